@@ -1,0 +1,83 @@
+"""KRX trading sessions: the XKRX calendar plus the closures it does not know yet."""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import cache
+
+import exchange_calendars as xcals
+import pandas as pd
+
+#: First session the warehouse covers.
+HISTORY_START = dt.date(2019, 1, 2)
+
+#: Ad-hoc KRX closures that exchange-calendars 4.13.2 does not model yet.
+EXTRA_CLOSURES: frozenset[dt.date] = frozenset(
+    {
+        dt.date(2026, 6, 3),  # local election day
+    }
+)
+
+
+@cache
+def _sessions() -> tuple[dt.date, ...]:
+    cal = xcals.get_calendar("XKRX", start="2015-01-01")
+    days = (d.date() for d in pd.DatetimeIndex(cal.sessions))
+    return tuple(d for d in days if d not in EXTRA_CLOSURES)
+
+
+@cache
+def _session_set() -> frozenset[dt.date]:
+    return frozenset(_sessions())
+
+
+def is_session(day: dt.date) -> bool:
+    """True when KRX traded on ``day``."""
+    return day in _session_set()
+
+
+def sessions_between(start: dt.date, end: dt.date) -> list[dt.date]:
+    """Sessions with ``start <= day <= end``."""
+    return [d for d in _sessions() if start <= d <= end]
+
+
+def last_session_on_or_before(day: dt.date) -> dt.date:
+    """The latest session not after ``day``."""
+    candidates = [d for d in _sessions() if d <= day]
+    if not candidates:
+        raise ValueError(f"no KRX session on or before {day}")
+    return candidates[-1]
+
+
+def shift_sessions(day: dt.date, n: int) -> dt.date:
+    """The session ``n`` sessions after (n > 0) or before (n < 0) the session ``day``."""
+    sessions = _sessions()
+    index = sessions.index(day)
+    return sessions[index + n]
+
+
+def non_session_weekdays(start: dt.date, end: dt.date) -> list[dt.date]:
+    """Weekdays between ``start`` and ``end`` (inclusive) on which KRX was closed."""
+    sessions = _session_set()
+    days = (start + dt.timedelta(days=i) for i in range((end - start).days + 1))
+    return [d for d in days if d.weekday() < 5 and d not in sessions]
+
+
+def calendar_end() -> dt.date:
+    """Last day the calendar knows sessions for."""
+    return _sessions()[-1]
+
+
+def rebalance_effective_sessions(start: dt.date, end: dt.date) -> list[dt.date]:
+    """KOSPI 200 / KOSDAQ 150 regular rebalance days: the session after the June and
+    December index-derivatives expiry (second Thursday, or the session before it if closed)."""
+    out = []
+    for year in range(start.year, end.year + 1):
+        for month in (6, 12):
+            first = dt.date(year, month, 1)
+            first_thursday = first + dt.timedelta(days=(3 - first.weekday()) % 7)
+            expiry = last_session_on_or_before(first_thursday + dt.timedelta(days=7))
+            effective = shift_sessions(expiry, 1)
+            if start <= effective <= end:
+                out.append(effective)
+    return out

@@ -1,0 +1,384 @@
+"""The one table that describes every raw dataset: where its files live, how a response is
+enveloped, which fields it carries and how each is typed.
+
+Everything downstream (reader, coercion, pandera schemas, raw DDL, sample generator, fetcher,
+landing-zone sensor) is driven by these entries: a new dataset is one entry here plus its rules
+in ``pipelines.validation.schemas``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import PurePosixPath
+
+
+class Kind(StrEnum):
+    """How a source string is typed."""
+
+    TICKER = "ticker"  # 6-character KRX short code, may contain capital letters
+    TEXT = "text"
+    INT = "int"  # integer with thousands separators, may be negative ("-1,700")
+    FLOAT = "float"  # decimal with thousands separators
+    DATE = "date"  # YYYY/MM/DD (KRX) or YYYYMMDD (ECOS); CSV also YYYY-MM-DD
+
+
+#: DuckDB column type per kind.
+DUCKDB_TYPES = {
+    Kind.TICKER: "varchar",
+    Kind.TEXT: "varchar",
+    Kind.INT: "bigint",
+    Kind.FLOAT: "double",
+    Kind.DATE: "date",
+}
+
+
+class Period(StrEnum):
+    """What one file covers."""
+
+    SESSION = "session"  # one file per KRX session: ``YYYY-MM-DD``
+    YEAR = "year"  # one range request per year: ``YYYY``
+    SNAPSHOT = "snapshot"  # a dated snapshot taken on any calendar day: ``YYYY-MM-DD``
+
+
+@dataclass(frozen=True)
+class Field:
+    """One field of a source record."""
+
+    source: str  # name as KRX/ECOS returns it, e.g. ``BAL_QTY``
+    kind: Kind
+    nullable: bool = False  # "-" and "" are accepted and read as null
+    csv_aliases: tuple[str, ...] = ()  # Korean headers of hand-downloaded CSV files
+
+    @property
+    def column(self) -> str:
+        """Raw-layer column name: the source name in lower case."""
+        return self.source.lower()
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A raw dataset: one landing folder, one raw table."""
+
+    name: str
+    folder: str  # under the landing root, e.g. ``krx/short_balance``
+    segments: tuple[str, ...]  # allowed sub-folders (markets or indices); () for none
+    segment_column: str | None  # raw column holding the sub-folder, e.g. ``market``
+    period: Period
+    list_key: tuple[str, ...]  # path to the record list in the JSON body
+    fields: tuple[Field, ...]
+    file_date_column: str | None  # raw column holding the file's date (session/snapshot files)
+    row_date_field: str | None  # source field holding each row's own date (range files)
+    grain: tuple[str, ...]  # raw columns unique within one file
+    description: str
+    request: dict[str, str]  # the source request, for the fetcher and the docs
+    segment_params: dict[str, dict[str, str]]  # extra request parameters per sub-folder
+
+    @property
+    def table(self) -> str:
+        """Raw table name (schema ``raw``)."""
+        return f"{self.folder.split('/')[0]}_{self.name}"
+
+    @property
+    def asset_name(self) -> str:
+        return self.table
+
+    @property
+    def field_by_source(self) -> dict[str, Field]:
+        return {f.source: f for f in self.fields}
+
+    @property
+    def identity_columns(self) -> tuple[tuple[str, str], ...]:
+        """Columns taken from the file path, with their DuckDB types."""
+        cols: list[tuple[str, str]] = []
+        if self.file_date_column:
+            cols.append((self.file_date_column, "date"))
+        if self.segment_column:
+            cols.append((self.segment_column, "varchar"))
+        return tuple(cols)
+
+
+MARKETS = ("KOSPI", "KOSDAQ")
+INDICES = ("KOSPI", "KOSPI200", "KOSDAQ", "KOSDAQ150")
+CONSTITUENT_INDICES = ("KOSPI200", "KOSDAQ150")
+
+#: KRX index request codes (``indIdx``, ``indIdx2``).
+INDEX_CODES = {
+    "KOSPI": ("1", "001"),
+    "KOSPI200": ("1", "028"),
+    "KOSDAQ": ("2", "001"),
+    "KOSDAQ150": ("2", "203"),
+}
+
+
+def _index_params(names: tuple[str, ...]) -> dict[str, dict[str, str]]:
+    return {n: {"indIdx": INDEX_CODES[n][0], "indIdx2": INDEX_CODES[n][1]} for n in names}
+
+
+F = Field
+SHORT_BALANCE = Dataset(
+    name="short_balance",
+    folder="krx/short_balance",
+    segments=MARKETS,
+    segment_column="market",
+    period=Period.SESSION,
+    list_key=("OutBlock_1",),
+    fields=(
+        F("ISU_CD", Kind.TICKER, csv_aliases=("종목코드", "단축코드")),
+        F("ISU_ABBRV", Kind.TEXT, csv_aliases=("종목명", "종목약명")),
+        F("BAL_QTY", Kind.INT, csv_aliases=("공매도잔고", "공매도잔고수량", "순보유잔고수량",
+                                            "공매도순보유잔고수량")),
+        F("LIST_SHRS", Kind.INT, csv_aliases=("상장주식수",)),
+        F("BAL_AMT", Kind.INT, csv_aliases=("공매도금액", "공매도잔고금액", "순보유잔고금액",
+                                            "공매도순보유잔고금액")),
+        F("MKTCAP", Kind.INT, csv_aliases=("시가총액",)),
+        F("BAL_RTO", Kind.FLOAT, csv_aliases=("비중", "공매도잔고비중", "순보유잔고비중")),
+    ),
+    file_date_column="trade_date",
+    row_date_field=None,
+    grain=("isu_cd",),
+    description="Net short balance by ticker for one session (KRX screen 33001), published T+2.",
+    request={"bld": "dbms/MDC/STAT/srt/MDCSTAT30501", "date_param": "trdDd"},
+    segment_params={"KOSPI": {"mktTpCd": "1"}, "KOSDAQ": {"mktTpCd": "2"}},
+)
+
+SHORT_TRADING = Dataset(
+    name="short_trading",
+    folder="krx/short_trading",
+    segments=MARKETS,
+    segment_column="market",
+    period=Period.SESSION,
+    list_key=("OutBlock_1",),
+    fields=(
+        F("ISU_CD", Kind.TICKER, csv_aliases=("종목코드", "단축코드")),
+        F("ISU_ABBRV", Kind.TEXT, csv_aliases=("종목명", "종목약명")),
+        F("SECUGRP_NM", Kind.TEXT, nullable=True, csv_aliases=("증권구분",)),
+        F("CVSRTSELL_TRDVOL", Kind.INT, csv_aliases=("공매도거래량", "거래량_공매도",
+                                                     "공매도거래량_전체")),
+        F("UPTICKRULE_APPL_TRDVOL", Kind.INT, csv_aliases=("업틱룰적용거래량",
+                                                           "공매도거래량_업틱룰적용")),
+        F("UPTICKRULE_EXCPT_TRDVOL", Kind.INT, csv_aliases=("업틱룰예외거래량",
+                                                            "공매도거래량_업틱룰예외")),
+        F("ACC_TRDVOL", Kind.INT, csv_aliases=("총거래량", "거래량_전체", "거래량_매수")),
+        F("TRDVOL_WT", Kind.FLOAT, csv_aliases=("거래량비중", "거래량_비중")),
+        F("CVSRTSELL_TRDVAL", Kind.INT, csv_aliases=("공매도거래대금", "거래대금_공매도",
+                                                     "공매도거래대금_전체")),
+        F("UPTICKRULE_APPL_TRDVAL", Kind.INT, csv_aliases=("업틱룰적용거래대금",
+                                                           "공매도거래대금_업틱룰적용")),
+        F("UPTICKRULE_EXCPT_TRDVAL", Kind.INT, csv_aliases=("업틱룰예외거래대금",
+                                                            "공매도거래대금_업틱룰예외")),
+        F("ACC_TRDVAL", Kind.INT, csv_aliases=("총거래대금", "거래대금_전체", "거래대금_매수")),
+        F("TRDVAL_WT", Kind.FLOAT, csv_aliases=("거래대금비중", "거래대금_비중")),
+    ),
+    file_date_column="trade_date",
+    row_date_field=None,
+    grain=("isu_cd",),
+    description="Short selling volume and value by ticker for one session (KRX screen 32001).",
+    request={
+        "bld": "dbms/MDC/STAT/srt/MDCSTAT30101",
+        "date_param": "trdDd",
+        "inqCond": "STMFRTSCIFDRFS",
+    },
+    segment_params={"KOSPI": {"mktId": "STK"}, "KOSDAQ": {"mktId": "KSQ"}},
+)
+
+INDEX_OHLCV = Dataset(
+    name="index_ohlcv",
+    folder="krx/index_ohlcv",
+    segments=INDICES,
+    segment_column="index_code",
+    period=Period.YEAR,
+    list_key=("output",),
+    fields=(
+        F("TRD_DD", Kind.DATE, csv_aliases=("일자",)),
+        F("CLSPRC_IDX", Kind.FLOAT, csv_aliases=("종가",)),
+        F("FLUC_TP_CD", Kind.TEXT, nullable=True, csv_aliases=("등락구분",)),
+        F("PRV_DD_CMPR", Kind.FLOAT, nullable=True, csv_aliases=("대비",)),
+        F("UPDN_RATE", Kind.FLOAT, nullable=True, csv_aliases=("등락률",)),
+        F("OPNPRC_IDX", Kind.FLOAT, nullable=True, csv_aliases=("시가",)),
+        F("HGPRC_IDX", Kind.FLOAT, nullable=True, csv_aliases=("고가",)),
+        F("LWPRC_IDX", Kind.FLOAT, nullable=True, csv_aliases=("저가",)),
+        F("ACC_TRDVOL", Kind.INT, nullable=True, csv_aliases=("거래량",)),
+        F("ACC_TRDVAL", Kind.INT, nullable=True, csv_aliases=("거래대금",)),
+        F("MKTCAP", Kind.INT, nullable=True, csv_aliases=("상장시가총액", "시가총액")),
+    ),
+    file_date_column=None,
+    row_date_field="TRD_DD",
+    grain=("trd_dd",),
+    description="Daily index levels, one range request per index and year (KRX screen 11003).",
+    request={"bld": "dbms/MDC/STAT/standard/MDCSTAT00301", "range_params": "strtDd,endDd"},
+    segment_params=_index_params(INDICES),
+)
+
+INDEX_CONSTITUENTS = Dataset(
+    name="index_constituents",
+    folder="krx/index_constituents",
+    segments=CONSTITUENT_INDICES,
+    segment_column="index_code",
+    period=Period.SESSION,
+    list_key=("output",),
+    fields=(
+        F("ISU_SRT_CD", Kind.TICKER, csv_aliases=("종목코드",)),
+        F("ISU_ABBRV", Kind.TEXT, csv_aliases=("종목명",)),
+        F("TDD_CLSPRC", Kind.INT, nullable=True, csv_aliases=("종가",)),
+        F("FLUC_TP_CD", Kind.TEXT, nullable=True, csv_aliases=("등락구분",)),
+        F("STR_CMP_PRC", Kind.INT, nullable=True, csv_aliases=("대비",)),
+        F("FLUC_RT", Kind.FLOAT, nullable=True, csv_aliases=("등락률",)),
+        F("MKTCAP", Kind.INT, nullable=True, csv_aliases=("상장시가총액", "시가총액")),
+        F("IDX_ID", Kind.TEXT, nullable=True, csv_aliases=("지수ID",)),
+    ),
+    file_date_column="snapshot_date",
+    row_date_field=None,
+    grain=("isu_srt_cd",),
+    description="Index constituents on one session (KRX screen 11006); no weights.",
+    request={"bld": "dbms/MDC/STAT/standard/MDCSTAT00601", "date_param": "trdDd"},
+    segment_params=_index_params(CONSTITUENT_INDICES),
+)
+
+SECURITIES = Dataset(
+    name="securities",
+    folder="krx/securities",
+    segments=(),
+    segment_column=None,
+    period=Period.SNAPSHOT,
+    list_key=("OutBlock_1",),
+    fields=(
+        F("ISU_CD", Kind.TEXT, csv_aliases=("표준코드",)),
+        F("ISU_SRT_CD", Kind.TICKER, csv_aliases=("단축코드", "종목코드")),
+        F("ISU_NM", Kind.TEXT, csv_aliases=("한글 종목명", "한글종목명")),
+        F("ISU_ABBRV", Kind.TEXT, csv_aliases=("한글 종목약명", "한글종목약명")),
+        F("ISU_ENG_NM", Kind.TEXT, nullable=True, csv_aliases=("영문 종목명", "영문종목명")),
+        F("LIST_DD", Kind.DATE, csv_aliases=("상장일",)),
+        F("MKT_TP_NM", Kind.TEXT, csv_aliases=("시장구분",)),
+        F("SECUGRP_NM", Kind.TEXT, nullable=True, csv_aliases=("증권구분",)),
+        F("SECT_TP_NM", Kind.TEXT, nullable=True, csv_aliases=("소속부",)),
+        F("KIND_STKCERT_TP_NM", Kind.TEXT, nullable=True, csv_aliases=("주식종류",)),
+        F("PARVAL", Kind.TEXT, nullable=True, csv_aliases=("액면가",)),
+        F("LIST_SHRS", Kind.INT, csv_aliases=("상장주식수",)),
+    ),
+    file_date_column="snapshot_date",
+    row_date_field=None,
+    grain=("isu_srt_cd",),
+    description="Securities master snapshot, all markets (KRX screen 12005).",
+    request={"bld": "dbms/MDC/STAT/standard/MDCSTAT01901", "mktId": "ALL"},
+    segment_params={},
+)
+
+USDKRW = Dataset(
+    name="usdkrw",
+    folder="ecos/usdkrw",
+    segments=(),
+    segment_column=None,
+    period=Period.YEAR,
+    list_key=("StatisticSearch", "row"),
+    fields=(
+        F("STAT_CODE", Kind.TEXT),
+        F("STAT_NAME", Kind.TEXT, nullable=True),
+        F("ITEM_CODE1", Kind.TEXT),
+        F("ITEM_NAME1", Kind.TEXT, nullable=True),
+        F("UNIT_NAME", Kind.TEXT, nullable=True),
+        F("TIME", Kind.DATE),
+        F("DATA_VALUE", Kind.FLOAT),
+    ),
+    file_date_column=None,
+    row_date_field="TIME",
+    grain=("time",),
+    description="USD/KRW reference rate from the Bank of Korea (ECOS 731Y001 / 0000001, daily).",
+    request={"stat_code": "731Y001", "cycle": "D", "item_code": "0000001"},
+    segment_params={},
+)
+
+DATASETS: dict[str, Dataset] = {
+    d.name: d
+    for d in (SHORT_BALANCE, SHORT_TRADING, INDEX_OHLCV, INDEX_CONSTITUENTS, SECURITIES, USDKRW)
+}
+
+#: Lineage columns every raw table carries after the typed fields.
+LINEAGE_COLUMNS = (
+    ("source_file", "varchar"),
+    ("file_sha256", "varchar"),
+    ("row_number", "integer"),
+    ("ingested_at", "timestamp"),
+)
+
+_STEM = {
+    Period.SESSION: re.compile(r"^(\d{4})-(\d{2})-(\d{2})$"),
+    Period.SNAPSHOT: re.compile(r"^(\d{4})-(\d{2})-(\d{2})$"),
+    Period.YEAR: re.compile(r"^(\d{4})$"),
+}
+SUFFIXES = (".json", ".json.gz", ".csv")
+
+
+class PathError(ValueError):
+    """A landing path that does not follow the layout of SPEC section 2."""
+
+
+@dataclass(frozen=True)
+class LandingFile:
+    """The request identity a landing path carries."""
+
+    dataset: Dataset
+    relpath: str  # POSIX path relative to the landing root
+    segment: str | None
+    period_start: dt.date  # the file's date, or January 1 of its year
+    period_end: dt.date  # the same date, or December 31 of its year
+    suffix: str
+
+    @property
+    def file_date(self) -> dt.date | None:
+        return None if self.dataset.period is Period.YEAR else self.period_start
+
+
+def parse_landing_path(relpath: str) -> LandingFile:
+    """Parse ``krx/short_balance/KOSPI/2021-01-27.json`` into its identity, or raise PathError.
+
+    Only names that match the layout exactly are accepted, so nothing from outside reaches SQL
+    or the filesystem unvalidated.
+    """
+    path = PurePosixPath(relpath)
+    if path.is_absolute() or ".." in path.parts:
+        raise PathError(f"{relpath}: not a relative landing path")
+    suffix = next((s for s in SUFFIXES if path.name.endswith(s)), None)
+    if suffix is None:
+        raise PathError(f"{relpath}: unknown suffix (expected one of {', '.join(SUFFIXES)})")
+    stem = path.name[: -len(suffix)]
+    for dataset in DATASETS.values():
+        base = PurePosixPath(dataset.folder)
+        if path.parts[: len(base.parts)] != base.parts:
+            continue
+        rest = path.parts[len(base.parts) :]
+        expected = 2 if dataset.segments else 1
+        if len(rest) != expected:
+            raise PathError(f"{relpath}: expected {dataset.folder}/"
+                            f"{'{' + ','.join(dataset.segments) + '}/' if dataset.segments else ''}"
+                            f"<date>{suffix}")
+        segment = rest[0] if dataset.segments else None
+        if dataset.segments and segment not in dataset.segments:
+            raise PathError(
+                f"{relpath}: unknown folder {segment!r} (expected one of "
+                f"{', '.join(dataset.segments)})"
+            )
+        match = _STEM[dataset.period].match(stem)
+        if not match:
+            pattern = "YYYY" if dataset.period is Period.YEAR else "YYYY-MM-DD"
+            raise PathError(f"{relpath}: file name must be {pattern}{suffix}")
+        try:
+            if dataset.period is Period.YEAR:
+                year = int(match.group(1))
+                start, end = dt.date(year, 1, 1), dt.date(year, 12, 31)
+            else:
+                start = end = dt.date(*map(int, match.groups()))
+        except ValueError as exc:
+            raise PathError(f"{relpath}: invalid date in file name ({exc})") from None
+        return LandingFile(dataset, str(path), segment, start, end, suffix)
+    raise PathError(f"{relpath}: not under any dataset folder")
+
+
+def landing_relpath(dataset: Dataset, day: dt.date, segment: str | None = None,
+                    suffix: str = ".json") -> str:
+    """The landing path for a dataset's file of ``day`` (its year for range datasets)."""
+    stem = str(day.year) if dataset.period is Period.YEAR else day.isoformat()
+    parts = [dataset.folder, *([segment] if segment else []), f"{stem}{suffix}"]
+    return "/".join(parts)
