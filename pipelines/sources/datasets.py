@@ -75,6 +75,8 @@ class Dataset:
     description: str
     request: dict[str, str]  # the source request, for the fetcher and the docs
     segment_params: dict[str, dict[str, str]]  # extra request parameters per sub-folder
+    ignored_fields: tuple[str, ...] = ()  # fields the source sends that are not loaded
+    required_every_period: bool = True  # the completeness check expects a file per period
 
     @property
     def table(self) -> str:
@@ -128,11 +130,17 @@ SHORT_BALANCE = Dataset(
     fields=(
         F("ISU_CD", Kind.TICKER, csv_aliases=("종목코드", "단축코드")),
         F("ISU_ABBRV", Kind.TEXT, csv_aliases=("종목명", "종목약명")),
-        F("BAL_QTY", Kind.INT, csv_aliases=("공매도잔고", "공매도잔고수량", "순보유잔고수량",
-                                            "공매도순보유잔고수량")),
+        F(
+            "BAL_QTY",
+            Kind.INT,
+            csv_aliases=("공매도잔고", "공매도잔고수량", "순보유잔고수량", "공매도순보유잔고수량"),
+        ),
         F("LIST_SHRS", Kind.INT, csv_aliases=("상장주식수",)),
-        F("BAL_AMT", Kind.INT, csv_aliases=("공매도금액", "공매도잔고금액", "순보유잔고금액",
-                                            "공매도순보유잔고금액")),
+        F(
+            "BAL_AMT",
+            Kind.INT,
+            csv_aliases=("공매도금액", "공매도잔고금액", "순보유잔고금액", "공매도순보유잔고금액"),
+        ),
         F("MKTCAP", Kind.INT, csv_aliases=("시가총액",)),
         F("BAL_RTO", Kind.FLOAT, csv_aliases=("비중", "공매도잔고비중", "순보유잔고비중")),
     ),
@@ -155,20 +163,38 @@ SHORT_TRADING = Dataset(
         F("ISU_CD", Kind.TICKER, csv_aliases=("종목코드", "단축코드")),
         F("ISU_ABBRV", Kind.TEXT, csv_aliases=("종목명", "종목약명")),
         F("SECUGRP_NM", Kind.TEXT, nullable=True, csv_aliases=("증권구분",)),
-        F("CVSRTSELL_TRDVOL", Kind.INT, csv_aliases=("공매도거래량", "거래량_공매도",
-                                                     "공매도거래량_전체")),
-        F("UPTICKRULE_APPL_TRDVOL", Kind.INT, csv_aliases=("업틱룰적용거래량",
-                                                           "공매도거래량_업틱룰적용")),
-        F("UPTICKRULE_EXCPT_TRDVOL", Kind.INT, csv_aliases=("업틱룰예외거래량",
-                                                            "공매도거래량_업틱룰예외")),
+        F(
+            "CVSRTSELL_TRDVOL",
+            Kind.INT,
+            csv_aliases=("공매도거래량", "거래량_공매도", "공매도거래량_전체"),
+        ),
+        F(
+            "UPTICKRULE_APPL_TRDVOL",
+            Kind.INT,
+            csv_aliases=("업틱룰적용거래량", "공매도거래량_업틱룰적용"),
+        ),
+        F(
+            "UPTICKRULE_EXCPT_TRDVOL",
+            Kind.INT,
+            csv_aliases=("업틱룰예외거래량", "공매도거래량_업틱룰예외"),
+        ),
         F("ACC_TRDVOL", Kind.INT, csv_aliases=("총거래량", "거래량_전체", "거래량_매수")),
         F("TRDVOL_WT", Kind.FLOAT, csv_aliases=("거래량비중", "거래량_비중")),
-        F("CVSRTSELL_TRDVAL", Kind.INT, csv_aliases=("공매도거래대금", "거래대금_공매도",
-                                                     "공매도거래대금_전체")),
-        F("UPTICKRULE_APPL_TRDVAL", Kind.INT, csv_aliases=("업틱룰적용거래대금",
-                                                           "공매도거래대금_업틱룰적용")),
-        F("UPTICKRULE_EXCPT_TRDVAL", Kind.INT, csv_aliases=("업틱룰예외거래대금",
-                                                            "공매도거래대금_업틱룰예외")),
+        F(
+            "CVSRTSELL_TRDVAL",
+            Kind.INT,
+            csv_aliases=("공매도거래대금", "거래대금_공매도", "공매도거래대금_전체"),
+        ),
+        F(
+            "UPTICKRULE_APPL_TRDVAL",
+            Kind.INT,
+            csv_aliases=("업틱룰적용거래대금", "공매도거래대금_업틱룰적용"),
+        ),
+        F(
+            "UPTICKRULE_EXCPT_TRDVAL",
+            Kind.INT,
+            csv_aliases=("업틱룰예외거래대금", "공매도거래대금_업틱룰예외"),
+        ),
         F("ACC_TRDVAL", Kind.INT, csv_aliases=("총거래대금", "거래대금_전체", "거래대금_매수")),
         F("TRDVAL_WT", Kind.FLOAT, csv_aliases=("거래대금비중", "거래대금_비중")),
     ),
@@ -235,6 +261,7 @@ INDEX_CONSTITUENTS = Dataset(
     description="Index constituents on one session (KRX screen 11006); no weights.",
     request={"bld": "dbms/MDC/STAT/standard/MDCSTAT00601", "date_param": "trdDd"},
     segment_params=_index_params(CONSTITUENT_INDICES),
+    required_every_period=False,  # snapshots are taken when membership may change
 )
 
 SECURITIES = Dataset(
@@ -264,6 +291,7 @@ SECURITIES = Dataset(
     description="Securities master snapshot, all markets (KRX screen 12005).",
     request={"bld": "dbms/MDC/STAT/standard/MDCSTAT01901", "mktId": "ALL"},
     segment_params={},
+    required_every_period=False,
 )
 
 USDKRW = Dataset(
@@ -288,6 +316,15 @@ USDKRW = Dataset(
     description="USD/KRW reference rate from the Bank of Korea (ECOS 731Y001 / 0000001, daily).",
     request={"stat_code": "731Y001", "cycle": "D", "item_code": "0000001"},
     segment_params={},
+    ignored_fields=(
+        "ITEM_CODE2",
+        "ITEM_NAME2",
+        "ITEM_CODE3",
+        "ITEM_NAME3",
+        "ITEM_CODE4",
+        "ITEM_NAME4",
+        "WGT",
+    ),
 )
 
 DATASETS: dict[str, Dataset] = {
@@ -351,9 +388,11 @@ def parse_landing_path(relpath: str) -> LandingFile:
         rest = path.parts[len(base.parts) :]
         expected = 2 if dataset.segments else 1
         if len(rest) != expected:
-            raise PathError(f"{relpath}: expected {dataset.folder}/"
-                            f"{'{' + ','.join(dataset.segments) + '}/' if dataset.segments else ''}"
-                            f"<date>{suffix}")
+            raise PathError(
+                f"{relpath}: expected {dataset.folder}/"
+                f"{'{' + ','.join(dataset.segments) + '}/' if dataset.segments else ''}"
+                f"<date>{suffix}"
+            )
         segment = rest[0] if dataset.segments else None
         if dataset.segments and segment not in dataset.segments:
             raise PathError(
@@ -376,8 +415,9 @@ def parse_landing_path(relpath: str) -> LandingFile:
     raise PathError(f"{relpath}: not under any dataset folder")
 
 
-def landing_relpath(dataset: Dataset, day: dt.date, segment: str | None = None,
-                    suffix: str = ".json") -> str:
+def landing_relpath(
+    dataset: Dataset, day: dt.date, segment: str | None = None, suffix: str = ".json"
+) -> str:
     """The landing path for a dataset's file of ``day`` (its year for range datasets)."""
     stem = str(day.year) if dataset.period is Period.YEAR else day.isoformat()
     parts = [dataset.folder, *([segment] if segment else []), f"{stem}{suffix}"]

@@ -1,0 +1,241 @@
+"""One reader for every dataset: KRX/ECOS JSON bodies (optionally gzip) and hand-downloaded
+CP949 CSV files, turned into a frame of source strings keyed by the dataset table's fields.
+
+The reader only checks the *shape* of a file (envelope, encoding, columns). Values are typed and
+checked by ``pipelines.validation``.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+import polars as pl
+
+from pipelines.sources.datasets import Dataset, LandingFile, PathError, parse_landing_path
+
+ROW_NUMBER = "_row_number"  # 1-based position of the record in the file (CSV: after the header)
+MAX_RECORDED_FAILURES = 1000
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One broken rule: which row (None for the whole file), column, rule and value."""
+
+    row_number: int | None
+    column: str | None
+    check: str
+    value: str | None = None
+    record: dict | None = None
+
+
+class FileRejected(Exception):
+    """A file that fails validation; it is not loaded."""
+
+    def __init__(self, relpath: str, dataset: str, sha256: str, failures: list[Failure]):
+        self.relpath = relpath
+        self.dataset = dataset
+        self.sha256 = sha256
+        self.failures = failures
+        super().__init__(describe_rejection(relpath, failures))
+
+
+def describe_rejection(relpath: str, failures: list[Failure]) -> str:
+    """``path: row N, column C: rule R (value 'v') [and K more]`` for the first failure."""
+    first = failures[0]
+    where = "file" if first.row_number is None else f"row {first.row_number}"
+    if first.column:
+        where += f", column {first.column}"
+    value = "" if first.value is None else f" (value {first.value!r})"
+    more = f" [and {len(failures) - 1} more failures]" if len(failures) > 1 else ""
+    return f"{relpath}: {where}: rule {first.check}{value}{more}"
+
+
+@dataclass
+class RawFile:
+    """A landing file read into source strings."""
+
+    landing: LandingFile
+    sha256: str
+    frame: pl.DataFrame  # one Utf8 column per source field, plus ROW_NUMBER
+    records: list[dict] = field(repr=False)  # the records as the source sent them
+
+    @property
+    def dataset(self) -> Dataset:
+        return self.landing.dataset
+
+    @property
+    def relpath(self) -> str:
+        return self.landing.relpath
+
+
+def file_sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_file(root: Path, relpath: str) -> RawFile:
+    """Read and shape-check one landing file; raise ``FileRejected`` naming the file, row, rule."""
+    data = (root / relpath).read_bytes()
+    return parse_file(relpath, data, file_sha256(data))
+
+
+def parse_file(relpath: str, data: bytes, sha: str) -> RawFile:
+    """Shape-check the bytes of the landing file ``relpath``."""
+    try:
+        landing = parse_landing_path(relpath)
+    except PathError as exc:
+        raise FileRejected(relpath, "unknown", sha, [Failure(None, None, f"path_layout: {exc}")])
+
+    def reject(failures: list[Failure]) -> FileRejected:
+        return FileRejected(relpath, landing.dataset.name, sha, failures[:MAX_RECORDED_FAILURES])
+
+    if landing.suffix == ".json.gz":
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as exc:
+            raise reject([Failure(None, None, f"gzip: not a valid gzip stream ({exc})")])
+    if landing.suffix == ".csv":
+        records, failures = _csv_records(landing.dataset, data)
+    else:
+        records, failures = _json_records(landing.dataset, data)
+    if failures:
+        raise reject(failures)
+    return RawFile(landing, sha, _frame(landing.dataset, records), records)
+
+
+def _json_records(dataset: Dataset, data: bytes) -> tuple[list[dict], list[Failure]]:
+    head = data[:64].lstrip()
+    if data.startswith(b"\xef\xbb\xbf"):
+        return [], [Failure(None, None, "encoding: UTF-8 byte-order mark before the JSON body")]
+    if head.startswith(b"<"):
+        return [], [Failure(None, None, "html_page: body is an HTML page, not JSON")]
+    if head.startswith(b"LOGOUT"):
+        return [], [
+            Failure(None, None, "logout_answer: the portal answered LOGOUT (not logged in)")
+        ]
+    if not data.strip():
+        return [], [Failure(None, None, "json_syntax: empty file")]
+    try:
+        body = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        return [], [Failure(None, None, f"json_syntax: {exc}")]
+    if isinstance(body, dict) and "RESULT" in body and dataset.list_key[0] not in body:
+        result = body["RESULT"] if isinstance(body["RESULT"], dict) else {}
+        code, message = result.get("CODE", "?"), result.get("MESSAGE", "")
+        return [], [Failure(None, None, f"source_error: {code} {message}".strip())]
+    node = body
+    for key in dataset.list_key:
+        if not isinstance(node, dict) or key not in node:
+            expected = ".".join(dataset.list_key)
+            return [], [Failure(None, None, f"envelope: no '{expected}' list in the body")]
+        node = node[key]
+    if not isinstance(node, list):
+        return [], [Failure(None, None, f"envelope: '{'.'.join(dataset.list_key)}' is not a list")]
+    return node, _record_failures(dataset, node)
+
+
+def _record_failures(dataset: Dataset, records: list) -> list[Failure]:
+    expected = set(dataset.field_by_source)
+    allowed = expected | set(dataset.ignored_fields)
+    failures: list[Failure] = []
+    for number, record in enumerate(records, start=1):
+        if not isinstance(record, dict):
+            failures.append(Failure(number, None, "record_shape: record is not an object"))
+            continue
+        keys = record.keys()
+        if keys == expected:
+            if all(type(v) is str for v in record.values()):
+                continue
+        else:
+            for column in sorted(expected - keys):
+                failures.append(Failure(number, column, "missing_column", record=record))
+            for column in sorted(keys - allowed):
+                failures.append(Failure(number, column, "unexpected_column", record=record))
+        for column in expected & keys:
+            value = record[column]
+            if not isinstance(value, str):
+                failures.append(
+                    Failure(
+                        number,
+                        column,
+                        "not_a_string: KRX/ECOS send every value as a string",
+                        repr(value),
+                        record,
+                    )
+                )
+        if len(failures) >= MAX_RECORDED_FAILURES:
+            break
+    return failures
+
+
+def _csv_records(dataset: Dataset, data: bytes) -> tuple[list[dict], list[Failure]]:
+    if data.startswith(b"\xef\xbb\xbf"):
+        return [], [Failure(1, None, "encoding: UTF-8 byte-order mark; KRX CSV files are CP949")]
+    try:
+        text = data.decode("cp949")
+    except UnicodeDecodeError as exc:
+        row = data[: exc.start].count(b"\n")  # data rows follow the header line
+        return [], [
+            Failure(
+                row or None, None, f"encoding: not CP949/EUC-KR ({exc.reason} at byte {exc.start})"
+            )
+        ]
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    if not rows:
+        return [], [Failure(None, None, "csv_header: empty file")]
+    aliases = csv_header_aliases(dataset)
+    header = [h.strip() for h in rows[0]]
+    failures = [
+        Failure(None, h, "unknown_header: not in the documented alias table", h)
+        for h in header
+        if h not in aliases
+    ]
+    mapped = [aliases.get(h) for h in header]
+    seen = [m for m in mapped if m]
+    failures += [
+        Failure(None, m, "duplicate_header") for m in sorted({m for m in seen if seen.count(m) > 1})
+    ]
+    failures += [
+        Failure(None, f.source, "missing_column") for f in dataset.fields if f.source not in seen
+    ]
+    if failures:
+        return [], failures
+    records = []
+    for number, row in enumerate(rows[1:], start=1):
+        if not row:
+            continue
+        if len(row) != len(header):
+            failures.append(
+                Failure(
+                    number,
+                    None,
+                    f"csv_shape: {len(row)} fields, header has {len(header)}",
+                    ",".join(row),
+                )
+            )
+            continue
+        records.append(dict(zip(mapped, row, strict=True)))
+    return records, failures
+
+
+def csv_header_aliases(dataset: Dataset) -> dict[str, str]:
+    """CSV header -> source field: the KRX field name itself and its documented Korean aliases."""
+    aliases = {f.source: f.source for f in dataset.fields}
+    for f in dataset.fields:
+        for alias in f.csv_aliases:
+            aliases[alias] = f.source
+    return aliases
+
+
+def _frame(dataset: Dataset, records: list[dict]) -> pl.DataFrame:
+    columns = {
+        f.source: pl.Series(f.source, [r[f.source] for r in records], dtype=pl.Utf8)
+        for f in dataset.fields
+    }
+    columns[ROW_NUMBER] = pl.Series(ROW_NUMBER, range(1, len(records) + 1), dtype=pl.Int32)
+    return pl.DataFrame(columns)

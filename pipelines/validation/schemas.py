@@ -1,0 +1,207 @@
+"""pandera (polars backend) schemas: the rules of SPEC section 3, one schema per dataset.
+
+Every check carries an ``error`` that starts with a rule id (``rule_id: explanation``); the id is
+what lands in ``raw.rejected_rows.check_name`` and in error messages. Frames are validated in
+batches of many files: ``_file`` identifies the file, ``_row_number`` the record in it, and
+``_period_start``/``_period_end`` the dates the file's name covers.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import pandera.polars as pa
+import polars as pl
+
+from pipelines.calendar import HISTORY_START, calendar_end, sessions_between
+from pipelines.sources.datasets import DATASETS, Dataset, Kind
+
+TICKER_PATTERN = r"^[0-9A-Z]{6}$"
+ISIN_PATTERN = r"^[A-Z]{2}[0-9A-Z]{9}[0-9]$"
+RATIO_TOLERANCE = 0.005 + 1e-9  # KRX rounds ratios to two decimals
+
+_DTYPES = {
+    Kind.TICKER: pl.Utf8,
+    Kind.TEXT: pl.Utf8,
+    Kind.INT: pl.Int64,
+    Kind.FLOAT: pl.Float64,
+    Kind.DATE: pl.Date,
+}
+
+
+def _rule(expr: pl.Expr, error: str) -> pa.Check:
+    """A row-wise rule over several columns; rows where ``expr`` is false fail."""
+    return pa.Check(lambda data: data.lazyframe.select(expr.fill_null(True)), error=error)
+
+
+def _share(part: str, total: str) -> pl.Expr:
+    return pl.col(part).cast(pl.Float64) / pl.col(total).cast(pl.Float64) * 100
+
+
+def _ratio_consistent(part: str, total: str, ratio: str) -> pl.Expr:
+    return (
+        pl.when(pl.col(total) > 0)
+        .then((_share(part, total) - pl.col(ratio)).abs() <= RATIO_TOLERANCE)
+        .otherwise(pl.col(ratio) == 0)
+    )
+
+
+def _one_close_price() -> pl.Expr:
+    """BAL_AMT = qty x close and MKTCAP = listed x close for one close price."""
+    lhs = pl.col("bal_amt").cast(pl.Float64) * pl.col("list_shrs").cast(pl.Float64)
+    rhs = pl.col("mktcap").cast(pl.Float64) * pl.col("bal_qty").cast(pl.Float64)
+    tolerance = pl.max_horizontal(lhs.abs(), rhs.abs()) * 1e-9 + 0.5
+    return (lhs - rhs).abs() <= tolerance
+
+
+def _in_file_period(column: str) -> pl.Expr:
+    return pl.col(column).is_between(pl.col("_period_start"), pl.col("_period_end"))
+
+
+def _ordered(column: str, descending: bool) -> pl.Expr:
+    previous = pl.col(column).shift(1).over("_file")
+    return (pl.col(column) < previous) if descending else (pl.col(column) > previous)
+
+
+@cache
+def _sessions() -> list:
+    return sessions_between(HISTORY_START.replace(year=2000), calendar_end())
+
+
+def _column_checks(dataset: Dataset, column: str, kind: Kind) -> list[pa.Check]:
+    if kind is Kind.TICKER:
+        return [
+            pa.Check.str_matches(TICKER_PATTERN, error="ticker_format: 6 characters of 0-9 and A-Z")
+        ]
+    return []
+
+
+_NON_NEGATIVE = {
+    "short_balance": ("bal_qty", "list_shrs", "bal_amt", "mktcap", "bal_rto"),
+    "short_trading": (
+        "cvsrtsell_trdvol",
+        "uptickrule_appl_trdvol",
+        "uptickrule_excpt_trdvol",
+        "acc_trdvol",
+        "trdvol_wt",
+        "cvsrtsell_trdval",
+        "uptickrule_appl_trdval",
+        "uptickrule_excpt_trdval",
+        "acc_trdval",
+        "trdval_wt",
+    ),
+    "index_ohlcv": ("acc_trdvol", "acc_trdval", "mktcap"),
+    "index_constituents": ("tdd_clsprc", "mktcap"),
+    "securities": ("list_shrs",),
+    "usdkrw": (),
+}
+
+_ROW_RULES: dict[str, list[tuple[pl.Expr, str]]] = {
+    "short_balance": [
+        (
+            pl.col("bal_qty") <= pl.col("list_shrs"),
+            "balance_above_listed_shares: BAL_QTY exceeds LIST_SHRS",
+        ),
+        (
+            _ratio_consistent("bal_qty", "list_shrs", "bal_rto"),
+            "ratio_inconsistent: BAL_RTO differs from BAL_QTY / LIST_SHRS x 100 beyond rounding",
+        ),
+        (
+            _one_close_price(),
+            "price_inconsistent: BAL_AMT / BAL_QTY and MKTCAP / LIST_SHRS imply different closes",
+        ),
+        (pl.col("bal_rto") <= 100, "ratio_range: BAL_RTO above 100"),
+    ],
+    "short_trading": [
+        (
+            pl.col("cvsrtsell_trdvol")
+            == pl.col("uptickrule_appl_trdvol") + pl.col("uptickrule_excpt_trdvol"),
+            "volume_split: CVSRTSELL_TRDVOL differs from uptick-rule + exempt volume",
+        ),
+        (
+            pl.col("cvsrtsell_trdval")
+            == pl.col("uptickrule_appl_trdval") + pl.col("uptickrule_excpt_trdval"),
+            "value_split: CVSRTSELL_TRDVAL differs from uptick-rule + exempt value",
+        ),
+        (
+            pl.col("cvsrtsell_trdvol") <= pl.col("acc_trdvol"),
+            "short_above_total: short volume exceeds total volume",
+        ),
+        (
+            pl.col("cvsrtsell_trdval") <= pl.col("acc_trdval"),
+            "short_above_total: short value exceeds total value",
+        ),
+        (
+            _ratio_consistent("cvsrtsell_trdvol", "acc_trdvol", "trdvol_wt"),
+            "ratio_inconsistent: TRDVOL_WT differs from short / total volume x 100",
+        ),
+        (
+            _ratio_consistent("cvsrtsell_trdval", "acc_trdval", "trdval_wt"),
+            "ratio_inconsistent: TRDVAL_WT differs from short / total value x 100",
+        ),
+    ],
+    "index_ohlcv": [
+        (pl.col("clsprc_idx") > 0, "non_positive: CLSPRC_IDX must be above 0"),
+        (pl.col("hgprc_idx") >= pl.col("lwprc_idx"), "high_below_low: HGPRC_IDX below LWPRC_IDX"),
+        (_in_file_period("trd_dd"), "date_outside_file: TRD_DD not in the file's year"),
+        (
+            _ordered("trd_dd", descending=True).fill_null(True),
+            "date_order: TRD_DD must strictly decrease down the file, as KRX sends it",
+        ),
+    ],
+    "index_constituents": [],
+    "securities": [],
+    "usdkrw": [
+        (pl.col("stat_code") == "731Y001", "series_code: STAT_CODE must be 731Y001"),
+        (pl.col("item_code1") == "0000001", "series_code: ITEM_CODE1 must be 0000001 (USD)"),
+        (pl.col("data_value") > 0, "non_positive: DATA_VALUE must be above 0"),
+        (_in_file_period("time"), "date_outside_file: TIME not in the file's year"),
+        (
+            _ordered("time", descending=False).fill_null(True),
+            "date_order: TIME must strictly increase down the file, as ECOS sends it",
+        ),
+    ],
+}
+
+
+@cache
+def schema_for(name: str) -> pa.DataFrameSchema:
+    """The pandera schema of one dataset's typed batch frame."""
+    dataset = DATASETS[name]
+    columns: dict[str, pa.Column] = {
+        "_file": pa.Column(pl.Int32),
+        "_row_number": pa.Column(pl.Int32),
+    }
+    for f in dataset.fields:
+        checks = _column_checks(dataset, f.column, f.kind)
+        if f.column in _NON_NEGATIVE[name]:
+            checks.append(pa.Check.ge(0, error=f"negative_value: {f.source} must be >= 0"))
+        columns[f.column] = pa.Column(_DTYPES[f.kind], checks=checks, nullable=f.nullable)
+    if name == "securities":
+        columns["isu_cd"] = pa.Column(
+            pl.Utf8, pa.Check.str_matches(ISIN_PATTERN, error="isin_format: 12-character ISIN")
+        )
+    if name == "index_ohlcv":
+        columns["trd_dd"] = pa.Column(
+            pl.Date, pa.Check.isin(_sessions(), error="not_a_session: TRD_DD is not a KRX session")
+        )
+    checks = [_rule(expr, error) for expr, error in _ROW_RULES[name]]
+    return pa.DataFrameSchema(
+        columns,
+        checks=checks,
+        unique=["_file", *dataset.grain],
+        report_duplicates="all",
+        strict=False,
+        coerce=False,
+    )
+
+
+def rule_id(check: str) -> str:
+    """The rule id a pandera check string starts with."""
+    if check in ("multiple_fields_uniqueness", "field_uniqueness"):
+        return "duplicate_row: more than one row for the same key in one file"
+    if check == "not_nullable":
+        return "missing_value: required value is missing ('-' or empty)"
+    if check.startswith("column_in_") or check.startswith("dtype("):
+        return f"schema: {check}"
+    return check
