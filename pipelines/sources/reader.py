@@ -89,7 +89,8 @@ def parse_file(relpath: str, data: bytes, sha: str) -> RawFile:
     try:
         landing = parse_landing_path(relpath)
     except PathError as exc:
-        raise FileRejected(relpath, "unknown", sha, [Failure(None, None, f"path_layout: {exc}")])
+        failure = Failure(None, None, f"path_layout: {exc}")
+        raise FileRejected(relpath, "unknown", sha, [failure]) from None
 
     def reject(failures: list[Failure]) -> FileRejected:
         return FileRejected(relpath, landing.dataset.name, sha, failures[:MAX_RECORDED_FAILURES])
@@ -98,7 +99,7 @@ def parse_file(relpath: str, data: bytes, sha: str) -> RawFile:
         try:
             data = gzip.decompress(data)
         except (OSError, EOFError) as exc:
-            raise reject([Failure(None, None, f"gzip: not a valid gzip stream ({exc})")])
+            raise reject([Failure(None, None, f"gzip: not a valid gzip stream ({exc})")]) from None
     if landing.suffix == ".csv":
         records, failures = _csv_records(landing.dataset, data)
     else:
