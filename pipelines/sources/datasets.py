@@ -77,6 +77,7 @@ class Dataset:
     segment_params: dict[str, dict[str, str]]  # extra request parameters per sub-folder
     ignored_fields: tuple[str, ...] = ()  # fields the source sends that are not loaded
     required_every_period: bool = True  # the completeness check expects a file per period
+    publication_lag_sessions: int = 0  # sessions after the period before the source has it
 
     @property
     def table(self) -> str:
@@ -150,6 +151,7 @@ SHORT_BALANCE = Dataset(
     description="Net short balance by ticker for one session (KRX screen 33001), published T+2.",
     request={"bld": "dbms/MDC/STAT/srt/MDCSTAT30501", "date_param": "trdDd"},
     segment_params={"KOSPI": {"mktTpCd": "1"}, "KOSDAQ": {"mktTpCd": "2"}},
+    publication_lag_sessions=2,  # balances of day T are published on session T+2
 )
 
 SHORT_TRADING = Dataset(

@@ -7,7 +7,16 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from pipelines.sources.datasets import DATASETS, PathError, Period, parse_landing_path
+from pipelines.calendar import sessions_between, shift_sessions
+from pipelines.sources.datasets import (
+    DATASETS,
+    SUFFIXES,
+    Dataset,
+    PathError,
+    Period,
+    landing_relpath,
+    parse_landing_path,
+)
 
 _DATE_LIKE = re.compile(r"^(\d{4})(?:-(\d{2})-(\d{2}))?")
 
@@ -52,3 +61,33 @@ def discover(
             if window is None or _overlaps(relpath, window):
                 found.append(relpath)
     return sorted(found)
+
+
+def expected_relpaths(dataset: Dataset, window: tuple[dt.date, dt.date], today: dt.date
+                      ) -> list[str]:
+    """The ``.json`` landing paths a complete landing zone holds for ``window`` (half-open):
+    one per session (or year) and segment, for periods the source has published by ``today``."""
+    start, end = window
+    sessions = [
+        s for s in sessions_between(start, end - dt.timedelta(days=1))
+        if s <= today and shift_sessions(s, dataset.publication_lag_sessions) <= today
+    ]
+    if dataset.period is Period.SESSION:
+        days = sessions
+    else:
+        days = sorted({dt.date(s.year, 1, 1) for s in sessions})
+    segments = dataset.segments or (None,)
+    return [landing_relpath(dataset, d, seg) for d in days for seg in segments]
+
+
+def missing_files(root: Path, dataset: Dataset, window: tuple[dt.date, dt.date], today: dt.date
+                  ) -> list[str]:
+    """Expected files of ``window`` present under no accepted suffix (.json, .json.gz, .csv)."""
+    if not dataset.required_every_period:
+        return []
+    missing = []
+    for relpath in expected_relpaths(dataset, window, today):
+        stem = relpath[: -len(".json")]
+        if not any((root / f"{stem}{suffix}").is_file() for suffix in SUFFIXES):
+            missing.append(relpath)
+    return missing

@@ -1,0 +1,46 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='trade_date',
+        on_schema_change='append_new_columns',
+    )
+}}
+
+with
+
+trades as (
+
+    select * from {{ ref('stg_krx__short_trades') }}
+    {% if is_incremental() %}
+        where {{ in_window('trade_date') }}
+    {% endif %}
+
+),
+
+final as (
+
+    select
+        trade_date,
+        ticker,
+        market,
+        name,
+        security_group,
+        short_volume,
+        short_volume_uptick_rule,
+        short_volume_exempt,
+        total_volume,
+        short_value_krw,
+        short_value_uptick_rule_krw,
+        short_value_exempt_krw,
+        total_value_krw,
+        100.0 * short_volume / nullif(total_volume, 0) as short_volume_share_pct,
+        100.0 * short_value_krw / nullif(total_value_krw, 0) as short_value_share_pct,
+        reported_volume_share_pct,
+        reported_value_share_pct,
+        source_file
+    from trades
+
+)
+
+select * from final

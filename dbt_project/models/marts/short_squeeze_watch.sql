@@ -1,0 +1,136 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='trade_date',
+        on_schema_change='append_new_columns',
+    )
+}}
+
+-- Squeeze indicators per ticker and session with a balance. Trailing windows count KRX
+-- sessions (dim_trading_calendar.session_number), not rows: the 5- and 20-session changes compare
+-- with the ticker's balance exactly 5 / 20 sessions earlier (null when the ticker has no balance
+-- that day); the 20-session average volume is over the ticker's trading rows among the 20 sessions
+-- ending on the day. An incremental run reads var('lookback_calendar_days') calendar days before
+-- min_date (about 40 sessions) and writes only the window.
+with
+
+calendar as (
+
+    select
+        session_date,
+        session_number
+    from {{ ref('dim_trading_calendar') }}
+
+),
+
+balances as (
+
+    select
+        fct_short_balances.*,
+        calendar.session_number
+    from {{ ref('fct_short_balances') }} as fct_short_balances
+    inner join calendar
+        on fct_short_balances.trade_date = calendar.session_date
+    {% if is_incremental() %}
+        where {{ in_window('fct_short_balances.trade_date', var('lookback_calendar_days')) }}
+    {% endif %}
+
+),
+
+trades as (
+
+    select
+        fct_short_trades.*,
+        calendar.session_number
+    from {{ ref('fct_short_trades') }} as fct_short_trades
+    inner join calendar
+        on fct_short_trades.trade_date = calendar.session_date
+    {% if is_incremental() %}
+        where {{ in_window('fct_short_trades.trade_date', var('lookback_calendar_days')) }}
+    {% endif %}
+
+),
+
+trade_windows as (
+
+    select
+        ticker,
+        trade_date,
+        total_volume,
+        short_volume,
+        short_volume_share_pct,
+        short_value_share_pct,
+        avg(total_volume) over last_20_sessions as avg_volume_20d,
+        count(total_volume) over last_20_sessions as volume_sessions_20d,
+        100.0 * sum(short_volume) over last_20_sessions
+        / nullif(sum(total_volume) over last_20_sessions, 0) as short_volume_share_pct_20d
+    from trades
+    window last_20_sessions as (
+        partition by ticker
+        order by session_number
+        range between 19 preceding and current row
+    )
+
+),
+
+changes as (
+
+    select
+        current_day.trade_date,
+        current_day.ticker,
+        current_day.market,
+        current_day.name,
+        current_day.balance_qty,
+        current_day.balance_krw,
+        current_day.balance_ratio_pct,
+        current_day.balance_qty - five_back.balance_qty as balance_qty_change_5d,
+        current_day.balance_qty - twenty_back.balance_qty as balance_qty_change_20d,
+        current_day.balance_ratio_pct - five_back.balance_ratio_pct as balance_ratio_change_5d,
+        current_day.balance_ratio_pct - twenty_back.balance_ratio_pct as balance_ratio_change_20d
+    from balances as current_day
+    left join balances as five_back
+        on
+            current_day.ticker = five_back.ticker
+            and current_day.session_number - 5 = five_back.session_number
+    left join balances as twenty_back
+        on
+            current_day.ticker = twenty_back.ticker
+            and current_day.session_number - 20 = twenty_back.session_number
+    {% if is_incremental() %}
+        where {{ in_window('current_day.trade_date') }}
+    {% endif %}
+
+),
+
+final as (
+
+    select
+        changes.trade_date,
+        changes.ticker,
+        changes.market,
+        changes.name,
+        changes.balance_qty,
+        changes.balance_krw,
+        changes.balance_ratio_pct,
+        changes.balance_qty_change_5d,
+        changes.balance_qty_change_20d,
+        changes.balance_ratio_change_5d,
+        changes.balance_ratio_change_20d,
+        trade_windows.total_volume,
+        trade_windows.avg_volume_20d,
+        trade_windows.volume_sessions_20d,
+        changes.balance_qty / nullif(trade_windows.avg_volume_20d, 0) as days_to_cover,
+        trade_windows.short_volume,
+        trade_windows.short_volume_share_pct,
+        trade_windows.short_value_share_pct,
+        trade_windows.short_volume_share_pct_20d
+    from changes
+    left join trade_windows
+        on
+            changes.ticker = trade_windows.ticker
+            and changes.trade_date = trade_windows.trade_date
+
+)
+
+select * from final

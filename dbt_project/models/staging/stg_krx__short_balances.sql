@@ -1,0 +1,37 @@
+with
+
+source as (
+
+    select * from {{ source('raw', 'krx_short_balance') }}
+
+),
+
+renamed as (
+
+    select
+        ---------- ids
+        cast(trade_date as date) as trade_date,
+        cast(isu_cd as varchar) as ticker,
+
+        ---------- attributes
+        cast(market as varchar) as market,
+        cast(isu_abbrv as varchar) as name,
+
+        ---------- measures
+        cast(bal_qty as bigint) as balance_qty,
+        cast(list_shrs as bigint) as listed_shares,
+        cast(bal_amt as bigint) as balance_krw,
+        cast(mktcap as bigint) as market_cap_krw,
+        cast(bal_rto as double) as balance_ratio_pct,
+
+        ---------- lineage
+        cast(source_file as varchar) as source_file,
+        cast(file_sha256 as varchar) as file_sha256,
+        cast("row_number" as integer) as source_row_number,
+        cast(ingested_at as timestamp) as ingested_at
+
+    from source
+
+)
+
+select * from renamed

@@ -1,0 +1,155 @@
+"""Raw assets: one per dataset of the dataset table, plus the XKRX session list.
+
+Each asset loads the landing files of its partition window into ``raw.<table>`` and reports two
+checks: ``validation`` (pandera: rejected files and rows, with a sample) and ``completeness``
+(files the window should have but the landing zone lacks).
+"""
+
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+from dagster import AssetExecutionContext
+
+from pipelines.metadata import markdown_table
+from pipelines.partitions import DUCKDB_POOL, TIMEZONE, session_backfill, session_partitions
+from pipelines.raw.load import LoadReport, Window, load_landing
+from pipelines.raw.tables import create_raw_schema, write_sessions
+from pipelines.resources import DuckDBWarehouse, LandingZone
+from pipelines.sources.datasets import DATASETS, Dataset, Period
+from pipelines.sources.landing import missing_files
+
+RAW_PREFIX = "raw"
+SAMPLE_SIZE = 10
+
+
+def raw_key(dataset: Dataset) -> dg.AssetKey:
+    return dg.AssetKey([RAW_PREFIX, dataset.table])
+
+
+def today_in_seoul() -> dt.date:
+    return dt.datetime.now(ZoneInfo(TIMEZONE)).date()
+
+
+def run_window(context: dg.AssetExecutionContext) -> Window | None:
+    """The half-open session window of a partitioned run (None when unpartitioned)."""
+    if not context.has_partition_key_range and not context.has_partition_key:
+        return None
+    window = context.partition_time_window
+    return window.start.date(), window.end.date()
+
+
+def validation_result(dataset: Dataset, report: LoadReport) -> dg.AssetCheckResult:
+    """The pandera outcome of one load as a check result: counts and a sample of failures."""
+    failures = [f for exc in report.rejected.values() for f in exc.failures]
+    return dg.AssetCheckResult(
+        check_name="validation",
+        asset_key=raw_key(dataset),
+        passed=not report.rejected,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={
+            "files_loaded": len(report.loaded),
+            "files_unchanged": len(report.unchanged),
+            "files_rejected": len(report.rejected),
+            "rows_loaded": report.rows_loaded,
+            "rows_rejected": len({(exc.relpath, f.row_number) for exc in report.rejected.values()
+                                  for f in exc.failures if f.row_number is not None}),
+            "failures": len(failures),
+            "sample": dg.MetadataValue.md(_sample(report)),
+        },
+        description=report.errors()[0] if report.rejected else None,
+    )
+
+
+def _sample(report: LoadReport) -> str:
+    rows = [
+        (exc.relpath, f.row_number, f.column, f.check, f.value)
+        for exc in report.rejected.values()
+        for f in exc.failures
+    ]
+    return markdown_table(["file", "row", "column", "rule", "value"], rows[:SAMPLE_SIZE])
+
+
+def completeness_result(dataset: Dataset, missing: list[str]) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        check_name="completeness",
+        asset_key=raw_key(dataset),
+        passed=not missing,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "missing_files": len(missing),
+            "missing": dg.MetadataValue.md("\n".join(f"- {m}" for m in missing[:50]) or "none"),
+        },
+        description=f"missing {len(missing)} files: {', '.join(missing[:5])}" if missing else None,
+    )
+
+
+def _preview(con, dataset: Dataset) -> str:
+    result = con.execute(f"select * exclude (file_sha256, ingested_at) from raw.{dataset.table} "
+                         "order by source_file desc, row_number limit 5")
+    return markdown_table([d[0] for d in result.description], result.fetchall())
+
+
+def build_raw_asset(dataset: Dataset) -> dg.AssetsDefinition:
+    partitioned = dataset.period is not Period.SNAPSHOT
+    checks = [dg.AssetCheckSpec("validation", asset=raw_key(dataset),
+                                description="pandera rules of SPEC section 3 on every file")]
+    if dataset.required_every_period:
+        checks.append(dg.AssetCheckSpec("completeness", asset=raw_key(dataset),
+                                        description="every session/year of the window has a file"))
+
+    @dg.asset(
+        key=raw_key(dataset),
+        group_name="raw",
+        description=dataset.description,
+        partitions_def=session_partitions if partitioned else None,
+        backfill_policy=session_backfill if partitioned else None,
+        pool=DUCKDB_POOL,
+        check_specs=checks,
+        kinds={"duckdb", "python"},
+        metadata={"landing_folder": dataset.folder, "raw_table": f"raw.{dataset.table}"},
+    )
+    def _raw(context: AssetExecutionContext, warehouse: DuckDBWarehouse, landing: LandingZone):
+        window = run_window(context) if partitioned else None
+        with warehouse.connect() as con:
+            report = load_landing(con, landing.path, window=window, datasets=[dataset.name])
+            table_rows = con.execute(f"select count(*) from raw.{dataset.table}").fetchone()[0]
+            preview = _preview(con, dataset)
+        for message in report.errors():
+            context.log.error(message)
+        yield dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": table_rows,
+                "files_loaded": len(report.loaded),
+                "files_unchanged": len(report.unchanged),
+                "files_rejected": len(report.rejected),
+                "rows_loaded": report.rows_loaded,
+                "preview": dg.MetadataValue.md(preview),
+            }
+        )
+        yield validation_result(dataset, report)
+        if dataset.required_every_period:
+            missing = missing_files(landing.path, dataset, window, today_in_seoul())
+            for relpath in missing:
+                context.log.warning(f"missing landing file: {relpath}")
+            yield completeness_result(dataset, missing)
+
+    return _raw
+
+
+@dg.asset(
+    key=dg.AssetKey([RAW_PREFIX, "xkrx_sessions"]),
+    group_name="raw",
+    description="KRX sessions from exchange-calendars XKRX plus the project's closure overrides.",
+    pool=DUCKDB_POOL,
+    kinds={"duckdb", "python"},
+)
+def raw_xkrx_sessions(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
+    with warehouse.connect() as con:
+        create_raw_schema(con)
+        rows = write_sessions(con)
+    return dg.MaterializeResult(metadata={"dagster/row_count": rows})
+
+
+raw_assets = [build_raw_asset(d) for d in DATASETS.values()] + [raw_xkrx_sessions]

@@ -1,0 +1,146 @@
+"""Client of the KRX data portal (``getJsonData.cmd``), with the members' login since 2026.
+
+Credentials come only from ``KRX_ID`` / ``KRX_PW``; they are sent in the login form and nowhere
+else, and masked in every message.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import Any
+
+import requests
+
+from pipelines.fetch import AuthError, FetchFileError, Http, Politeness, json_records
+from pipelines.fetch.plan import FileRequest
+
+log = logging.getLogger(__name__)
+
+DEFAULT_URL = "https://data.krx.co.kr"
+URL_ENV = "KRX_PORTAL_URL"
+ID_ENV, PW_ENV = "KRX_ID", "KRX_PW"
+#: The portal treats a login as stale after an hour; log in again before that.
+SESSION_TTL = 3600.0
+
+_DATA = "/comm/bldAttendant/getJsonData.cmd"
+_REFERER = "/contents/MDC/MDI/outerLoader/index.cmd"
+_LOGIN_PAGE = "/contents/MDC/COMS/client/MDCCOMS001.cmd"
+_LOGIN_JSP = "/contents/MDC/COMS/client/view/login.jsp"
+_LOGIN_POST = "/contents/MDC/COMS/client/MDCCOMS001D1.cmd"
+
+
+class KrxClient:
+    """Fetch validated ``getJsonData.cmd`` answers, logging in when credentials are set."""
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        politeness: Politeness | None = None,
+        session_ttl: float = SESSION_TTL,
+    ) -> None:
+        self.base_url = (base_url or os.environ.get(URL_ENV) or DEFAULT_URL).rstrip("/")
+        self._member = os.environ.get(ID_ENV) or None
+        self._password = os.environ.get(PW_ENV) or None
+        self._session_ttl = session_ttl
+        self._logged_in_at: float | None = None
+        self._http = Http(politeness or Politeness(), secrets=(self._member, self._password))
+
+    def __enter__(self) -> KrxClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._http.close()
+
+    @property
+    def has_credentials(self) -> bool:
+        return bool(self._member and self._password)
+
+    def fetch(self, item: FileRequest) -> bytes:
+        """The body of the answer for ``item``, exactly as sent, once it passed every check."""
+        if self.has_credentials and self._session_stale():
+            self.login()
+        response = self._post_data(item)
+        if _is_logout(response):
+            if not self.has_credentials:
+                raise AuthError(
+                    f"KRX answered LOGOUT (HTTP {response.status_code}): the portal is "
+                    f"members-only; set {ID_ENV} and {PW_ENV} to log in"
+                )
+            log.info("KRX session expired; logging in again")
+            self.login()
+            response = self._post_data(item)
+            if _is_logout(response):
+                raise AuthError("KRX answered LOGOUT again right after a successful login")
+        if response.status_code != 200:
+            raise FetchFileError(f"HTTP {response.status_code} from KRX")
+        json_records(response.content, item.dataset.list_key)
+        return response.content
+
+    def login(self) -> None:
+        """The portal's login flow (as pykrx does it); AuthError when the portal refuses."""
+        if not self.has_credentials:
+            raise AuthError(f"{ID_ENV} and {PW_ENV} are not set")
+        page = self.base_url + _LOGIN_PAGE
+        self._http.request("GET", page, what="KRX login page")
+        self._http.request(
+            "GET",
+            self.base_url + _LOGIN_JSP,
+            what="KRX login form",
+            params={"site": "mdc"},
+            headers={"Referer": page},
+        )
+        form = {
+            "mbrNm": "",
+            "telNo": "",
+            "di": "",
+            "certType": "",
+            "mbrId": self._member,
+            "pw": self._password,
+        }
+        code = self._post_login(form, page)
+        if code == "CD011":  # already logged in elsewhere: take that session over
+            code = self._post_login({**form, "skipDup": "Y"}, page)
+        if code == "CD010":
+            raise AuthError("KRX login refused: the account must change its password (CD010)")
+        if code != "CD001":
+            raise AuthError(f"KRX login refused (code {self._http.redact(code) or 'missing'})")
+        self._logged_in_at = time.monotonic()
+        log.info("KRX: logged in")
+
+    def _session_stale(self) -> bool:
+        return (
+            self._logged_in_at is None or time.monotonic() - self._logged_in_at >= self._session_ttl
+        )
+
+    def _post_login(self, form: dict[str, Any], page: str) -> str:
+        response = self._http.request(
+            "POST",
+            self.base_url + _LOGIN_POST,
+            what="KRX login",
+            data=form,
+            headers={"Referer": page},
+        )
+        try:
+            answer = response.json()
+        except ValueError:
+            raise AuthError(f"KRX login answer is not JSON (HTTP {response.status_code})") from None
+        return str(answer.get("_error_code", "")) if isinstance(answer, dict) else ""
+
+    def _post_data(self, item: FileRequest) -> requests.Response:
+        log.debug("KRX %s", item.params)
+        return self._http.request(
+            "POST",
+            self.base_url + _DATA,
+            what=item.relpath,
+            data=item.params,
+            headers={
+                "Referer": self.base_url + _REFERER,
+                "X-Requested-With": "XMLHttpRequest",
+            },
+        )
+
+
+def _is_logout(response: requests.Response) -> bool:
+    return response.content.strip() == b"LOGOUT"

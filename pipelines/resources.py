@@ -1,0 +1,61 @@
+"""The warehouse resource: one DuckDB file, connections that always close."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+#: No extension may be downloaded at run time; json, parquet and icu are built in.
+DUCKDB_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+
+
+@contextmanager
+def connect(path: Path | str, *, read_only: bool = False, lock_timeout_s: float = 60.0
+            ) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the warehouse, waiting up to ``lock_timeout_s`` for another process's lock, and
+    close the connection however the body ends."""
+    path = Path(path)
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + lock_timeout_s
+    delay = 0.1
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only, config=DUCKDB_CONFIG)
+            break
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+class DuckDBWarehouse(dg.ConfigurableResource):
+    """The DuckDB file shared by the raw loaders, dbt and the exports."""
+
+    path: str
+    lock_timeout_s: float = 60.0
+
+    @contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        with connect(self.path, read_only=read_only, lock_timeout_s=self.lock_timeout_s) as con:
+            yield con
+
+
+class LandingZone(dg.ConfigurableResource):
+    """The folder raw files land in."""
+
+    root: str
+
+    @property
+    def path(self) -> Path:
+        return Path(self.root)

@@ -1,0 +1,571 @@
+"""The fetcher against a local emulation of the KRX portal and ECOS serving recorded answers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http.cookies import SimpleCookie
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+
+from pipelines.fetch import Http, Politeness
+from pipelines.fetch.krx import KrxClient
+from pipelines.fetch.plan import plan_files
+from pipelines.fetch.runner import FetchError, FetchReport, fetch
+
+ROOT = Path(__file__).resolve().parents[1]
+_CANDIDATES = (ROOT / "tests" / "fixtures" / "krx-real", ROOT.parent / "shared" / "krx-real")
+REAL = next((p for p in _CANDIDATES if p.is_dir()), _CANDIDATES[-1])
+
+FAST = Politeness(min_interval=0, timeout=2.0, attempts=3, backoff=0.001, max_backoff=0.01)
+D = dt.date
+AFTER = D(2021, 2, 1)  # "today" for January 2021 runs: every balance published
+
+KRX_ID, KRX_PW = "member-7f3a2c", "pw-S3cr3t-9x!"
+ECOS_KEY = "ECOSKEY0123456789"
+
+DATA = "/comm/bldAttendant/getJsonData.cmd"
+LOGIN_PAGE = "/contents/MDC/COMS/client/MDCCOMS001.cmd"
+LOGIN_JSP = "/contents/MDC/COMS/client/view/login.jsp"
+LOGIN_POST = "/contents/MDC/COMS/client/MDCCOMS001D1.cmd"
+
+#: (bld, trdDd or year of strtDd, market or index) -> recorded body under REAL.
+RECORDED = {
+    ("MDCSTAT30501", "20210127", "1"): "landing/krx/short_balance/KOSPI/2021-01-27.json",
+    ("MDCSTAT30101", "20210125", "STK"): "landing/krx/short_trading/KOSPI/2021-01-25.json",
+    ("MDCSTAT30101", "20210104", "KSQ"): "landing/krx/short_trading/KOSDAQ/2021-01-04.json",
+    ("MDCSTAT00301", "2021", "1001"): "landing/krx/index_ohlcv/KOSPI/2021.json",
+    ("MDCSTAT01901", "", "ALL"): "landing/krx/securities/2026-01-25.json",
+}
+LIST_KEYS = {"MDCSTAT00301": "output", "MDCSTAT00601": "output"}
+STAMP = "2026.01.25 PM 08:30:43"
+HTML_NOTICE = "<!DOCTYPE html><html><body>서비스 제공 불가능</body></html>".encode()
+HOLIDAY = (REAL / "formats" / "MDCSTAT30101_holiday_KOSPI_2021-01-03.json").read_bytes()
+
+
+def _compact(obj: object) -> bytes:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _weekdays(start: str, end: str) -> list[dt.date]:
+    lo, hi = (dt.datetime.strptime(x, "%Y%m%d").date() for x in (start, end))
+    days = (lo + dt.timedelta(days=i) for i in range((hi - lo).days + 1))
+    return [d for d in days if d.weekday() < 5]
+
+
+def krx_body(params: dict[str, str]) -> bytes:
+    """The recorded answer for a request when there is one, else a small one in the same format."""
+    bld = params["bld"].rsplit("/", 1)[-1]
+    when = params.get("trdDd") or params.get("strtDd", "")[:4]
+    where = params.get("mktTpCd") or params.get("mktId") or params["indIdx"] + params["indIdx2"]
+    recorded = RECORDED.get((bld, when, where))
+    if recorded:
+        return (REAL / recorded).read_bytes()
+    if bld == "MDCSTAT00301":
+        rows = [
+            {"TRD_DD": d.strftime("%Y/%m/%d"), "CLSPRC_IDX": "1,000.00"}
+            for d in _weekdays(params["strtDd"], params["endDd"])
+        ]
+    else:
+        rows = [{"ISU_CD": "00104K", "ISU_ABBRV": f"{when}-{where}", "BAL_QTY": "1,234"}]
+    return _compact({LIST_KEYS.get(bld, "OutBlock_1"): rows, "CURRENT_DATETIME": STAMP})
+
+
+def ecos_body(start: str, end: str) -> bytes:
+    rows = [
+        {
+            "STAT_CODE": "731Y001",
+            "STAT_NAME": "3.1.1.1. 주요국 통화의 대원화환율",
+            "ITEM_CODE1": "0000001",
+            "ITEM_NAME1": "원/미국달러(매매기준율)",
+            "UNIT_NAME": "원",
+            "WGT": None,
+            "TIME": d.strftime("%Y%m%d"),
+            "DATA_VALUE": "1,086.30",
+        }
+        for d in _weekdays(start, end)
+    ]
+    return _compact({"StatisticSearch": {"list_total_count": len(rows), "row": rows}})
+
+
+def ecos_result(code: str, message: str) -> bytes:
+    return _compact({"RESULT": {"CODE": code, "MESSAGE": message}})
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    params: dict[str, str]
+    headers: dict[str, str]
+
+
+@dataclass
+class Answer:
+    status: int
+    body: bytes
+    delay: float = 0.0
+
+
+@dataclass
+class FakeSources:
+    """The portal and ECOS on 127.0.0.1; ``krx_next`` / ``ecos_next`` override the next answers."""
+
+    url: str = ""
+    seen: list[Seen] = field(default_factory=list)
+    krx_next: list[Answer] = field(default_factory=list)
+    ecos_next: list[Answer] = field(default_factory=list)
+    login_codes: list[str] = field(default_factory=list)  # next login answers; then CD001
+    require_login: bool = False
+    sessions: set[str] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def data_requests(self) -> list[dict[str, str]]:
+        return [s.params for s in self.seen if s.path == DATA]
+
+    def answer(self, method: str, raw_path: str, body: bytes, headers: dict[str, str]) -> Answer:
+        parts = urlsplit(raw_path)
+        params = dict(parse_qsl(parts.query if method == "GET" else body.decode()))
+        with self.lock:
+            self.seen.append(Seen(method, parts.path, params, headers))
+            if parts.path in (LOGIN_PAGE, LOGIN_JSP):
+                return Answer(200, b"<html>login</html>")
+            if parts.path == LOGIN_POST:
+                code = self.login_codes.pop(0) if self.login_codes else "CD001"
+                return Answer(200, _compact({"_error_code": code, "_error_message": "..."}))
+            if parts.path == DATA:
+                if self.krx_next:
+                    return self.krx_next.pop(0)
+                session = SimpleCookie(headers.get("Cookie", "")).get("JSESSIONID")
+                if self.require_login and (session is None or session.value not in self.sessions):
+                    return Answer(400, b"LOGOUT")
+                return Answer(200, krx_body(params))
+            if parts.path.startswith("/api/StatisticSearch/"):
+                key, *_, start, end, _item = parts.path.split("/")[3:]
+                if key != ECOS_KEY:
+                    return Answer(200, ecos_result("INFO-100", "인증키가 유효하지 않습니다."))
+                if self.ecos_next:
+                    return self.ecos_next.pop(0)
+                return Answer(200, ecos_body(start, end))
+            return Answer(404, b"not found")
+
+    def new_session(self) -> str:
+        sid = uuid.uuid4().hex
+        with self.lock:
+            self.sessions.add(sid)
+        return sid
+
+
+def _handler(fake: FakeSources) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def _serve(self, method: str) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            answer = fake.answer(method, self.path, body, dict(self.headers))
+            time.sleep(answer.delay)
+            try:
+                self.send_response(answer.status)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(answer.body)))
+                if self.path == LOGIN_POST and b'"CD001"' in answer.body:
+                    self.send_header("Set-Cookie", f"JSESSIONID={fake.new_session()}; Path=/")
+                self.end_headers()
+                self.wfile.write(answer.body)
+            except (BrokenPipeError, ConnectionResetError):  # the client timed out
+                pass
+
+        def do_GET(self) -> None:
+            self._serve("GET")
+
+        def do_POST(self) -> None:
+            self._serve("POST")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    return Handler
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = False  # server_close() waits for every handler, sleeping ones included
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch):
+    for var in ("KRX_ID", "KRX_PW", "ECOS_API_KEY", "KRX_PORTAL_URL", "ECOS_API_URL"):
+        monkeypatch.delenv(var, raising=False)
+    sources = FakeSources()
+    server = _Server(("127.0.0.1", 0), _handler(sources))
+    thread = threading.Thread(target=server.serve_forever)
+    thread.start()
+    sources.url = f"http://127.0.0.1:{server.server_address[1]}"
+    yield sources
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+@pytest.fixture
+def credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KRX_ID", KRX_ID)
+    monkeypatch.setenv("KRX_PW", KRX_PW)
+
+
+def run(fake: FakeSources, root: Path, start: dt.date, end: dt.date, datasets=None, **kwargs):
+    kwargs.setdefault("today", AFTER)
+    kwargs.setdefault("politeness", FAST)
+    return fetch(
+        start,
+        end,
+        datasets,
+        landing_root=root,
+        krx_url=fake.url,
+        ecos_url=fake.url + "/api",
+        **kwargs,
+    )
+
+
+def files_under(root: Path) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+
+
+def reasons(report: FetchReport) -> dict[str, str]:
+    return {f.relpath: f.reason for f in report.failed}
+
+
+# --- plan --------------------------------------------------------------------------------------
+
+
+def test_plan_asks_sessions_only():
+    plan = plan_files(D(2021, 1, 1), D(2021, 1, 5), ["short_trading"], today=AFTER)
+    assert [f.relpath for f in plan.files] == [
+        "krx/short_trading/KOSPI/2021-01-04.json",
+        "krx/short_trading/KOSDAQ/2021-01-04.json",
+        "krx/short_trading/KOSPI/2021-01-05.json",
+        "krx/short_trading/KOSDAQ/2021-01-05.json",
+    ]
+
+
+def test_plan_request_parameters():
+    plan = plan_files(D(2021, 1, 27), D(2021, 1, 27), today=AFTER)
+    params = {f.relpath: f.params for f in plan.files}
+    assert params["krx/short_balance/KOSPI/2021-01-27.json"] == {
+        "bld": "dbms/MDC/STAT/srt/MDCSTAT30501",
+        "locale": "ko_KR",
+        "mktTpCd": "1",
+        "trdDd": "20210127",
+    }
+    assert params["krx/short_trading/KOSDAQ/2021-01-27.json"] == {
+        "bld": "dbms/MDC/STAT/srt/MDCSTAT30101",
+        "locale": "ko_KR",
+        "mktId": "KSQ",
+        "inqCond": "STMFRTSCIFDRFS",
+        "trdDd": "20210127",
+    }
+    assert params["krx/index_ohlcv/KOSPI200/2021.json"] == {
+        "bld": "dbms/MDC/STAT/standard/MDCSTAT00301",
+        "locale": "ko_KR",
+        "indIdx": "1",
+        "indIdx2": "028",
+        "strtDd": "20210127",
+        "endDd": "20210127",
+    }
+    assert params["krx/index_constituents/KOSDAQ150/2021-01-27.json"] == {
+        "bld": "dbms/MDC/STAT/standard/MDCSTAT00601",
+        "locale": "ko_KR",
+        "indIdx": "2",
+        "indIdx2": "203",
+        "trdDd": "20210127",
+    }
+    assert params["ecos/usdkrw/2021.json"] == {
+        "stat_code": "731Y001",
+        "cycle": "D",
+        "item_code": "0000001",
+        "start": "20210127",
+        "end": "20210127",
+    }
+    assert len(plan.files) == 2 + 2 + 4 + 2 + 1  # no securities: today is outside the range
+    assert any("securities" in note for note in plan.notes)
+
+
+def test_plan_year_files_clipped_to_range_and_today():
+    plan = plan_files(D(2020, 12, 30), D(2021, 1, 8), ["index_ohlcv"], today=D(2021, 1, 5))
+    ranges = {f.relpath: (f.params["strtDd"], f.params["endDd"]) for f in plan.files}
+    assert ranges["krx/index_ohlcv/KOSDAQ/2020.json"] == ("20201230", "20201231")
+    assert ranges["krx/index_ohlcv/KOSDAQ/2021.json"] == ("20210101", "20210105")
+    assert len(ranges) == 8
+    # a year without a session in the range asks nothing
+    assert plan_files(D(2021, 1, 1), D(2021, 1, 3), ["index_ohlcv"], today=AFTER).files == []
+
+
+def test_plan_waits_for_t_plus_2_and_dates_the_master_today():
+    plan = plan_files(D(2021, 1, 25), D(2021, 1, 29), ["short_balance"], today=D(2021, 1, 28))
+    assert sorted({f.start for f in plan.files}) == [D(2021, 1, 25), D(2021, 1, 26)]
+    assert "2021-01-27" in plan.notes[0]
+    master = plan_files(D(2026, 1, 1), D(2026, 12, 31), ["securities"], today=D(2026, 1, 25))
+    assert [(f.relpath, f.params) for f in master.files] == [
+        (
+            "krx/securities/2026-01-25.json",
+            {"bld": "dbms/MDC/STAT/standard/MDCSTAT01901", "locale": "ko_KR", "mktId": "ALL"},
+        )
+    ]
+
+
+def test_plan_rejects_unknown_dataset_and_reversed_range():
+    with pytest.raises(ValueError, match="short_sales"):
+        plan_files(D(2021, 1, 4), D(2021, 1, 4), ["short_sales"], today=AFTER)
+    with pytest.raises(ValueError, match="after"):
+        plan_files(D(2021, 1, 5), D(2021, 1, 4), today=AFTER)
+
+
+# --- fetch: happy path, resume, refresh -----------------------------------------------------------
+
+
+def test_fetch_writes_bodies_byte_identical_then_skips_then_refreshes(fake, tmp_path, monkeypatch):
+    monkeypatch.setenv("ECOS_API_KEY", ECOS_KEY)
+    start, end = D(2021, 1, 4), D(2021, 1, 27)
+    datasets = ["short_balance", "short_trading", "index_ohlcv", "usdkrw"]
+    report = run(fake, tmp_path, start, end, datasets)
+
+    plan = plan_files(start, end, datasets, today=AFTER).files
+    assert report.ok, report.summary()
+    assert report.written == [f.relpath for f in plan] and report.planned == len(plan) == 77
+    for item in plan:
+        p = item.params
+        expected = krx_body(p) if item.source == "krx" else ecos_body(p["start"], p["end"])
+        assert (tmp_path / item.relpath).read_bytes() == expected, item.relpath
+    for recorded in RECORDED.values():
+        if "securities" not in recorded:
+            relpath = recorded.removeprefix("landing/")
+            assert (tmp_path / relpath).read_bytes() == (REAL / recorded).read_bytes()
+    assert files_under(tmp_path) == sorted(f.relpath for f in plan)  # no temporary files left
+    data = fake.seen[0]
+    assert data.headers["Referer"] == fake.url + "/contents/MDC/MDI/outerLoader/index.cmd"
+    assert data.headers["X-Requested-With"] == "XMLHttpRequest"
+    assert data.headers["User-Agent"].startswith("Mozilla/5.0")
+
+    fake.seen.clear()
+    again = run(fake, tmp_path, start, end, datasets)
+    assert again.ok and again.written == [] and len(again.skipped) == 77
+    assert fake.seen == []
+
+    refreshed = run(fake, tmp_path, start, end, datasets, refresh=True)
+    assert refreshed.ok and len(refreshed.written) == 77
+    assert len(fake.seen) == 77
+
+
+def test_fetch_securities_snapshot(fake, tmp_path):
+    day = D(2026, 1, 25)
+    report = run(fake, tmp_path, day, day, ["securities"], today=day)
+    assert report.ok and report.written == ["krx/securities/2026-01-25.json"]
+    assert (tmp_path / "krx/securities/2026-01-25.json").read_bytes() == (
+        REAL / "landing/krx/securities/2026-01-25.json"
+    ).read_bytes()
+    assert fake.data_requests() == [
+        {"bld": "dbms/MDC/STAT/standard/MDCSTAT01901", "locale": "ko_KR", "mktId": "ALL"}
+    ]
+
+
+def test_non_sessions_are_never_requested(fake, tmp_path):
+    report = run(fake, tmp_path, D(2021, 1, 1), D(2021, 1, 5), ["short_trading"])
+    assert report.ok
+    assert sorted({p["trdDd"] for p in fake.data_requests()}) == ["20210104", "20210105"]
+
+
+def test_year_file_is_fetched_again_when_it_does_not_cover_the_range(fake, tmp_path):
+    run(fake, tmp_path, D(2021, 1, 4), D(2021, 1, 27), ["index_ohlcv"])
+    fake.seen.clear()
+    covered = run(fake, tmp_path, D(2021, 1, 11), D(2021, 1, 27), ["index_ohlcv"])
+    assert len(covered.skipped) == 4 and fake.seen == []
+    # the recorded KOSPI file ends on 2021-01-29; the synthetic ones follow the request
+    longer = run(fake, tmp_path, D(2021, 1, 4), D(2021, 1, 29), ["index_ohlcv"])
+    assert longer.skipped == ["krx/index_ohlcv/KOSPI/2021.json"]
+    assert len(longer.written) == 3
+
+
+def test_hand_made_csv_counts_as_present(fake, tmp_path):
+    csv = tmp_path / "krx/short_trading/KOSPI/2021-01-04.csv"
+    csv.parent.mkdir(parents=True)
+    csv.write_bytes(b"x")
+    report = run(fake, tmp_path, D(2021, 1, 4), D(2021, 1, 4), ["short_trading"])
+    assert report.skipped == ["krx/short_trading/KOSPI/2021-01-04.json"]
+    assert [p["mktId"] for p in fake.data_requests()] == ["KSQ"]
+
+
+# --- fetch: answers that must never be saved ----------------------------------------------------
+
+
+def test_logout_without_credentials_is_a_clear_error_and_leaves_no_file(fake, tmp_path):
+    fake.require_login = True
+    report = run(fake, tmp_path, D(2021, 1, 27), D(2021, 1, 27), ["short_balance"])
+    assert not report.ok
+    first, second = report.failed
+    assert "LOGOUT" in first.reason and "KRX_ID" in first.reason
+    assert second.reason.startswith("not attempted")
+    assert len(fake.seen) == 1
+    assert files_under(tmp_path) == []
+    with pytest.raises(FetchError, match="LOGOUT"):
+        report.raise_for_errors()
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        (Answer(200, HTML_NOTICE), "HTML"),
+        (Answer(200, HOLIDAY), "empty 'OutBlock_1'"),
+        (Answer(200, b'{"output":[{"A":"1"}],"CURRENT_DATETIME":"x"}'), "without the list key"),
+        (Answer(200, b"Service unavailable"), "not JSON"),
+        (Answer(404, b'{"OutBlock_1":[{"A":"1"}]}'), "HTTP 404"),
+    ],
+    ids=["html", "empty", "no-list-key", "not-json", "http-404"],
+)
+def test_bad_answers_are_reported_and_not_saved(fake, tmp_path, answer, message):
+    fake.krx_next = [answer]
+    report = run(fake, tmp_path, D(2021, 1, 25), D(2021, 1, 25), ["short_trading"])
+    assert message in reasons(report)["krx/short_trading/KOSPI/2021-01-25.json"]
+    assert report.written == ["krx/short_trading/KOSDAQ/2021-01-25.json"]
+    assert files_under(tmp_path) == ["krx/short_trading/KOSDAQ/2021-01-25.json"]
+
+
+def test_timeouts_are_retried_then_reported(fake, tmp_path):
+    fake.krx_next = [Answer(200, b"{}", delay=0.5), Answer(200, b"{}", delay=0.5)]
+    politeness = Politeness(min_interval=0, timeout=0.15, attempts=2, backoff=0.001)
+    report = run(
+        fake, tmp_path, D(2021, 1, 25), D(2021, 1, 25), ["short_trading"], politeness=politeness
+    )
+    reason = reasons(report)["krx/short_trading/KOSPI/2021-01-25.json"]
+    assert "no answer within 0.15 s" in reason and "2 attempts" in reason
+    assert [p["mktId"] for p in fake.data_requests()] == ["STK", "STK", "KSQ"]
+    assert files_under(tmp_path) == ["krx/short_trading/KOSDAQ/2021-01-25.json"]
+
+
+def test_server_error_is_retried(fake, tmp_path):
+    fake.krx_next = [Answer(500, b"Internal Server Error")]
+    report = run(fake, tmp_path, D(2021, 1, 25), D(2021, 1, 25), ["short_trading"])
+    assert report.ok
+    assert [p["mktId"] for p in fake.data_requests()] == ["STK", "STK", "KSQ"]
+    path = tmp_path / "krx/short_trading/KOSPI/2021-01-25.json"
+    assert (
+        path.read_bytes() == (REAL / "landing/krx/short_trading/KOSPI/2021-01-25.json").read_bytes()
+    )
+
+
+def test_rate_limit_spaces_requests(fake):
+    http = Http(Politeness(min_interval=0.05, attempts=1))
+    started = time.monotonic()
+    for _ in range(3):
+        http.request("GET", fake.url + LOGIN_PAGE, what="page")
+    http.close()
+    assert time.monotonic() - started >= 0.1
+
+
+# --- login ---------------------------------------------------------------------------------------
+
+
+def test_login_flow_and_credentials_never_leak(fake, tmp_path, credentials, caplog):
+    caplog.set_level(logging.DEBUG)
+    fake.require_login = True
+    fake.login_codes = ["CD011"]  # duplicate login, then CD001 on the skipDup=Y retry
+    report = run(fake, tmp_path, D(2021, 1, 27), D(2021, 1, 27), ["short_balance"])
+    assert report.ok, report.summary()
+
+    steps = [(s.method, s.path) for s in fake.seen]
+    assert steps == [
+        ("GET", LOGIN_PAGE),
+        ("GET", LOGIN_JSP),
+        ("POST", LOGIN_POST),
+        ("POST", LOGIN_POST),
+        ("POST", DATA),
+        ("POST", DATA),
+    ]
+    assert fake.seen[1].params == {"site": "mdc"}
+    first, retry = fake.seen[2].params, fake.seen[3].params
+    assert (first["mbrId"], first["pw"], "skipDup" in first) == (KRX_ID, KRX_PW, False)
+    assert (retry["mbrId"], retry["pw"], retry["skipDup"]) == (KRX_ID, KRX_PW, "Y")
+    assert (tmp_path / "krx/short_balance/KOSPI/2021-01-27.json").read_bytes() == (
+        REAL / "landing/krx/short_balance/KOSPI/2021-01-27.json"
+    ).read_bytes()
+
+    texts = [caplog.text, report.summary(), repr(report)]
+    texts += [p.read_text("utf-8") for p in tmp_path.rglob("*") if p.is_file()]
+    assert not any(secret in text for text in texts for secret in (KRX_ID, KRX_PW))
+
+
+def test_password_change_required_stops_krx_and_leaks_nothing(fake, tmp_path, credentials, caplog):
+    caplog.set_level(logging.DEBUG)
+    fake.login_codes = ["CD010"]
+    report = run(fake, tmp_path, D(2021, 1, 27), D(2021, 1, 27), ["short_balance"])
+    first, second = report.failed
+    assert "CD010" in first.reason and "password" in first.reason
+    assert second.reason.startswith("not attempted")
+    assert fake.data_requests() == [] and files_under(tmp_path) == []
+    for text in (caplog.text, report.summary()):
+        assert KRX_ID not in text and KRX_PW not in text
+
+
+def test_logout_mid_run_logs_in_again_once(fake, tmp_path, credentials):
+    fake.require_login = True
+    fake.krx_next = [Answer(400, b"LOGOUT")]
+    report = run(fake, tmp_path, D(2021, 1, 27), D(2021, 1, 27), ["short_balance"])
+    assert report.ok, report.summary()
+    assert [s.path for s in fake.seen].count(LOGIN_POST) == 2
+    assert len(fake.data_requests()) == 3  # LOGOUT, its retry, the KOSDAQ file
+
+
+def test_logout_right_after_login_is_fatal(fake, tmp_path, credentials):
+    fake.krx_next = [Answer(400, b"LOGOUT"), Answer(400, b"LOGOUT")]
+    report = run(fake, tmp_path, D(2021, 1, 27), D(2021, 1, 27), ["short_balance"])
+    assert "LOGOUT again" in report.failed[0].reason
+    assert report.failed[1].reason.startswith("not attempted")
+    assert files_under(tmp_path) == []
+
+
+def test_session_expires_after_its_lifetime(fake, credentials):
+    item = plan_files(D(2021, 1, 27), D(2021, 1, 27), ["short_balance"], today=AFTER).files[0]
+    with KrxClient(fake.url, FAST, session_ttl=0) as client:
+        client.fetch(item)
+        client.fetch(item)
+    assert [s.path for s in fake.seen].count(LOGIN_POST) == 2
+
+
+# --- ECOS ----------------------------------------------------------------------------------------
+
+
+def test_ecos_no_data_is_an_error_without_file_or_key(fake, tmp_path, monkeypatch, caplog):
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.setenv("ECOS_API_KEY", ECOS_KEY)
+    fake.ecos_next = [Answer(200, ecos_result("INFO-200", "해당하는 데이터가 없습니다."))]
+    report = run(fake, tmp_path, D(2021, 1, 4), D(2021, 1, 5), ["usdkrw"])
+    reason = reasons(report)["ecos/usdkrw/2021.json"]
+    assert "INFO-200" in reason
+    assert files_under(tmp_path) == []
+    for text in (reason, report.summary(), caplog.text):
+        assert ECOS_KEY not in text
+
+
+def test_ecos_bad_key_stops_ecos_and_never_shows_the_key(fake, tmp_path, monkeypatch, caplog):
+    caplog.set_level(logging.DEBUG)
+    wrong = "WRONGKEY987654321"
+    monkeypatch.setenv("ECOS_API_KEY", wrong)
+    report = run(fake, tmp_path, D(2020, 12, 28), D(2021, 1, 5), ["usdkrw"])
+    failed = reasons(report)
+    assert "INFO-100" in failed["ecos/usdkrw/2020.json"]
+    assert failed["ecos/usdkrw/2021.json"].startswith("not attempted")
+    assert len(fake.seen) == 1 and files_under(tmp_path) == []
+    assert "/api/StatisticSearch/" in caplog.text  # urllib3 logged the URL, masked
+    for text in (report.summary(), caplog.text):
+        assert wrong not in text
+
+
+def test_ecos_without_key(fake, tmp_path):
+    report = run(fake, tmp_path, D(2021, 1, 4), D(2021, 1, 5), ["usdkrw"])
+    assert "ECOS_API_KEY is not set" in report.failed[0].reason
+    assert fake.seen == []
