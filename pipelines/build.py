@@ -35,8 +35,9 @@ def partition_range(start: dt.date, end: dt.date) -> dg.PartitionKeyRange:
     return dg.PartitionKeyRange(sessions[0].isoformat(), sessions[-1].isoformat())
 
 
-def run_build(start: dt.date, end: dt.date, *, instance: dg.DagsterInstance | None = None
-              ) -> BuildOutcome:
+def run_build(
+    start: dt.date, end: dt.date, *, instance: dg.DagsterInstance | None = None
+) -> BuildOutcome:
     """Materialise every asset for the sessions in [start, end] in one run."""
     from pipelines.definitions import defs
 

@@ -32,8 +32,9 @@ def cmd_build(args: argparse.Namespace) -> int:
     for line in outcome.failed_steps:
         print(f"FAILED asset {line}", file=sys.stderr)
     code = outcome.exit_code(strict=args.strict)
-    print(f"build {args.start}..{args.end}: {'ok' if code == 0 else 'failed'} "
-          f"(run {outcome.run_id})")
+    print(
+        f"build {args.start}..{args.end}: {'ok' if code == 0 else 'failed'} (run {outcome.run_id})"
+    )
     return code
 
 
@@ -46,8 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     build = sub.add_parser("build", help="materialise every asset for the sessions in a range")
     _add_range(build)
-    build.add_argument("--strict", action="store_true",
-                       help="exit non-zero when landing files are missing")
+    build.add_argument(
+        "--strict", action="store_true", help="exit non-zero when landing files are missing"
+    )
     build.set_defaults(func=cmd_build)
     return parser
 

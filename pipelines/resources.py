@@ -15,8 +15,9 @@ DUCKDB_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensio
 
 
 @contextmanager
-def connect(path: Path | str, *, read_only: bool = False, lock_timeout_s: float = 60.0
-            ) -> Iterator[duckdb.DuckDBPyConnection]:
+def connect(
+    path: Path | str, *, read_only: bool = False, lock_timeout_s: float = 60.0
+) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the warehouse, waiting up to ``lock_timeout_s`` for another process's lock, and
     close the connection however the body ends."""
     path = Path(path)

@@ -22,7 +22,7 @@ from pipelines.fetch.plan import plan_files
 from pipelines.fetch.runner import FetchError, FetchReport, fetch
 
 ROOT = Path(__file__).resolve().parents[1]
-_CANDIDATES = (ROOT / "tests" / "fixtures" / "krx-real", ROOT.parent / "shared" / "krx-real")
+_CANDIDATES = (ROOT / "tests" / "fixtures" / "krx-real",)
 REAL = next((p for p in _CANDIDATES if p.is_dir()), _CANDIDATES[-1])
 
 FAST = Politeness(min_interval=0, timeout=2.0, attempts=3, backoff=0.001, max_backoff=0.01)
@@ -202,9 +202,11 @@ class _Server(ThreadingHTTPServer):
 def fake(monkeypatch: pytest.MonkeyPatch):
     for var in ("KRX_ID", "KRX_PW", "ECOS_API_KEY", "KRX_PORTAL_URL", "ECOS_API_URL"):
         monkeypatch.delenv(var, raising=False)
+    for var in ("NO_PROXY", "no_proxy"):
+        monkeypatch.setenv(var, "127.0.0.1")
     sources = FakeSources()
     server = _Server(("127.0.0.1", 0), _handler(sources))
-    thread = threading.Thread(target=server.serve_forever)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01})
     thread.start()
     sources.url = f"http://127.0.0.1:{server.server_address[1]}"
     yield sources

@@ -5,7 +5,6 @@ checks: ``validation`` (pandera: rejected files and rows, with a sample) and ``c
 (files the window should have but the landing zone lacks).
 """
 
-
 import datetime as dt
 from zoneinfo import ZoneInfo
 
@@ -53,8 +52,14 @@ def validation_result(dataset: Dataset, report: LoadReport) -> dg.AssetCheckResu
             "files_unchanged": len(report.unchanged),
             "files_rejected": len(report.rejected),
             "rows_loaded": report.rows_loaded,
-            "rows_rejected": len({(exc.relpath, f.row_number) for exc in report.rejected.values()
-                                  for f in exc.failures if f.row_number is not None}),
+            "rows_rejected": len(
+                {
+                    (exc.relpath, f.row_number)
+                    for exc in report.rejected.values()
+                    for f in exc.failures
+                    if f.row_number is not None
+                }
+            ),
             "failures": len(failures),
             "sample": dg.MetadataValue.md(_sample(report)),
         },
@@ -86,18 +91,30 @@ def completeness_result(dataset: Dataset, missing: list[str]) -> dg.AssetCheckRe
 
 
 def _preview(con, dataset: Dataset) -> str:
-    result = con.execute(f"select * exclude (file_sha256, ingested_at) from raw.{dataset.table} "
-                         "order by source_file desc, row_number limit 5")
+    result = con.execute(
+        f"select * exclude (file_sha256, ingested_at) from raw.{dataset.table} "
+        "order by source_file desc, row_number limit 5"
+    )
     return markdown_table([d[0] for d in result.description], result.fetchall())
 
 
 def build_raw_asset(dataset: Dataset) -> dg.AssetsDefinition:
     partitioned = dataset.period is not Period.SNAPSHOT
-    checks = [dg.AssetCheckSpec("validation", asset=raw_key(dataset),
-                                description="pandera rules of SPEC section 3 on every file")]
+    checks = [
+        dg.AssetCheckSpec(
+            "validation",
+            asset=raw_key(dataset),
+            description="pandera rules of SPEC section 3 on every file",
+        )
+    ]
     if dataset.required_every_period:
-        checks.append(dg.AssetCheckSpec("completeness", asset=raw_key(dataset),
-                                        description="every session/year of the window has a file"))
+        checks.append(
+            dg.AssetCheckSpec(
+                "completeness",
+                asset=raw_key(dataset),
+                description="every session/year of the window has a file",
+            )
+        )
 
     @dg.asset(
         key=raw_key(dataset),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,11 +45,15 @@ class Politeness:
     backoff: float = 2.0  # delay before the first retry; doubles on each retry
     max_backoff: float = 60.0
 
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValueError("Politeness.attempts must be at least 1")
+
 
 class _Redact(logging.Filter):
     """Rewrite log records so that no secret reaches a handler."""
 
-    def __init__(self, redact) -> None:
+    def __init__(self, redact: Callable[[str], str]) -> None:
         super().__init__()
         self._redact = redact
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable
 from urllib.parse import quote
 
 from pipelines.fetch import AuthError, FetchFileError, Http, Politeness, json_records
@@ -59,7 +60,7 @@ class EcosClient:
         )
 
 
-def _raise_for_result(body: bytes, redact) -> None:
+def _raise_for_result(body: bytes, redact: Callable[[str], str]) -> None:
     """ECOS answers errors (and "no data") as ``{"RESULT": {"CODE": ..., "MESSAGE": ...}}``."""
     try:
         answer = json.loads(body)

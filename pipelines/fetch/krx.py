@@ -82,6 +82,16 @@ class KrxClient:
         """The portal's login flow (as pykrx does it); AuthError when the portal refuses."""
         if not self.has_credentials:
             raise AuthError(f"{ID_ENV} and {PW_ENV} are not set")
+        try:
+            self._login()
+        except AuthError:
+            raise
+        except FetchFileError as exc:
+            raise FetchFileError(f"KRX login failed: {exc}") from None
+        self._logged_in_at = time.monotonic()
+        log.info("KRX: logged in")
+
+    def _login(self) -> None:
         page = self.base_url + _LOGIN_PAGE
         self._http.request("GET", page, what="KRX login page")
         self._http.request(
@@ -106,8 +116,6 @@ class KrxClient:
             raise AuthError("KRX login refused: the account must change its password (CD010)")
         if code != "CD001":
             raise AuthError(f"KRX login refused (code {self._http.redact(code) or 'missing'})")
-        self._logged_in_at = time.monotonic()
-        log.info("KRX: logged in")
 
     def _session_stale(self) -> bool:
         return (

@@ -30,7 +30,7 @@ class FileRequest:
     relpath: str  # POSIX path under the landing root, always ``.json``
     start: dt.date  # first day the request covers (the file's date for dated files)
     end: dt.date  # last day the request covers
-    params: dict[str, str]  # KRX form fields (with ``bld``), or the ECOS path parts
+    params: dict[str, str]  # KRX form fields (with ``bld``), or ECOS path parts (with ``start``)
 
     @property
     def source(self) -> str:
@@ -45,10 +45,11 @@ class Plan:
 
 
 def select_datasets(names: Iterable[str] | None) -> list[Dataset]:
-    """The named datasets in table order (all of them for None); ValueError on an unknown name."""
+    """The named datasets in table order (all for None; a string may list names separated by
+    commas); ValueError on an unknown name."""
     if names is None:
         return list(DATASETS.values())
-    wanted = set(names)
+    wanted = set(names.split(",") if isinstance(names, str) else names)
     unknown = sorted(wanted - DATASETS.keys())
     if unknown:
         raise ValueError(f"unknown dataset(s) {', '.join(unknown)}; known: {', '.join(DATASETS)}")

@@ -90,6 +90,37 @@ def _file_checks(raw: RawFile, window: Window | None) -> list[Failure]:
     return failures
 
 
+def _master_markets(con) -> dict[str, str]:
+    """Ticker -> market (KOSPI/KOSDAQ) from the newest securities master row of each ticker."""
+    rows = con.execute(
+        "select isu_srt_cd, case when mkt_tp_nm like 'KOSDAQ%' then 'KOSDAQ' else mkt_tp_nm end "
+        "from raw.krx_securities "
+        "qualify row_number() over (partition by isu_srt_cd order by snapshot_date desc) = 1"
+    ).fetchall()
+    return dict(rows)
+
+
+def _market_folder_check(raw: RawFile, markets: dict[str, str]) -> list[Failure]:
+    """A daily file whose tickers the master mostly places in the other market sits in the
+    wrong market folder (skipped while no master snapshot is loaded)."""
+    column = raw.dataset.segment_column
+    if column != "market" or not markets or raw.frame.height == 0:
+        return []
+    tickers = raw.frame.get_column("ISU_CD").to_list()
+    known = [markets[t] for t in tickers if t in markets]
+    elsewhere = sum(1 for m in known if m != raw.landing.segment)
+    if known and elsewhere * 2 > len(known):
+        return [
+            Failure(
+                None,
+                None,
+                f"wrong_market_folder: {elsewhere} of {len(known)} tickers "
+                f"the securities master knows are not {raw.landing.segment}",
+            )
+        ]
+    return []
+
+
 def _already_loaded(con, relpaths: list[str]) -> dict[str, str]:
     if not relpaths:
         return {}
@@ -108,6 +139,7 @@ def load_files(
     create_raw_schema(con)
     relpaths = sorted(set(relpaths))
     known = _already_loaded(con, relpaths)
+    markets = _master_markets(con)
     report = LoadReport()
     batches: dict[str, list[RawFile]] = defaultdict(list)
     for relpath in relpaths:
@@ -121,7 +153,7 @@ def load_files(
         except FileRejected as exc:
             report.rejected[relpath] = exc
             continue
-        failures = _file_checks(raw, window)
+        failures = _file_checks(raw, window) + _market_folder_check(raw, markets)
         if failures:
             report.rejected[relpath] = FileRejected(relpath, raw.dataset.name, sha, failures)
             continue

@@ -63,13 +63,15 @@ def discover(
     return sorted(found)
 
 
-def expected_relpaths(dataset: Dataset, window: tuple[dt.date, dt.date], today: dt.date
-                      ) -> list[str]:
+def expected_relpaths(
+    dataset: Dataset, window: tuple[dt.date, dt.date], today: dt.date
+) -> list[str]:
     """The ``.json`` landing paths a complete landing zone holds for ``window`` (half-open):
     one per session (or year) and segment, for periods the source has published by ``today``."""
     start, end = window
     sessions = [
-        s for s in sessions_between(start, end - dt.timedelta(days=1))
+        s
+        for s in sessions_between(start, end - dt.timedelta(days=1))
         if s <= today and shift_sessions(s, dataset.publication_lag_sessions) <= today
     ]
     if dataset.period is Period.SESSION:
@@ -80,8 +82,9 @@ def expected_relpaths(dataset: Dataset, window: tuple[dt.date, dt.date], today: 
     return [landing_relpath(dataset, d, seg) for d in days for seg in segments]
 
 
-def missing_files(root: Path, dataset: Dataset, window: tuple[dt.date, dt.date], today: dt.date
-                  ) -> list[str]:
+def missing_files(
+    root: Path, dataset: Dataset, window: tuple[dt.date, dt.date], today: dt.date
+) -> list[str]:
     """Expected files of ``window`` present under no accepted suffix (.json, .json.gz, .csv)."""
     if not dataset.required_every_period:
         return []

@@ -176,7 +176,14 @@ def _record_failures(dataset: Dataset, records: list) -> list[Failure]:
 
 def _csv_records(dataset: Dataset, data: bytes) -> tuple[list[dict], list[Failure]]:
     if data.startswith(b"\xef\xbb\xbf"):
-        return [], [Failure(1, None, "encoding: UTF-8 byte-order mark; KRX CSV files are CP949")]
+        return [], [Failure(None, None, "encoding: UTF-8 byte-order mark; KRX CSV files are CP949")]
+    if not data.isascii():
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+        else:  # CP949 Hangul is practically never valid UTF-8
+            return [], [Failure(None, None, "encoding: UTF-8 text; KRX CSV downloads are CP949")]
     try:
         text = data.decode("cp949")
     except UnicodeDecodeError as exc:
@@ -217,6 +224,7 @@ def _csv_records(dataset: Dataset, data: bytes) -> tuple[list[dict], list[Failur
                     None,
                     f"csv_shape: {len(row)} fields, header has {len(header)}",
                     ",".join(row),
+                    {"fields": row},
                 )
             )
             continue

@@ -51,12 +51,14 @@ def validate_batch(dataset: Dataset, files: list[RawFile]) -> BatchResult:
     """Type and check the rows of ``files`` (all of ``dataset``) in one vectorised pass."""
     frame = _batch_frame(files)
     typed, coerce_failures = coerce(dataset, frame)
-    failures: dict[int, list[Failure]] = defaultdict(list)
-    bad_cells = set()
+    # (stage, failure): unparsable values first, then column rules, then row-wide rules
+    found: dict[int, list[tuple[int, Failure]]] = defaultdict(list)
+    bad_cells, bad_rows = set(), set()
     for row in coerce_failures.iter_rows(named=True):
         bad_cells.add((row["_file"], row["_row_number"], row["column"].lower()))
-        failures[row["_file"]].append(
-            Failure(row["_row_number"], row["column"], row["check"], row["value"])
+        bad_rows.add((row["_file"], row["_row_number"]))
+        found[row["_file"]].append(
+            (0, Failure(row["_row_number"], row["column"], row["check"], row["value"]))
         )
     try:
         schema_for(dataset.name).validate(typed, lazy=True)
@@ -68,18 +70,21 @@ def validate_batch(dataset: Dataset, files: list[RawFile]) -> BatchResult:
         )
         by_source = {f.column: f.source for f in dataset.fields}
         for case in cases.iter_rows(named=True):
-            column = case["column"]
-            key = (case["_file"], case["_row_number"], column)
-            if key in bad_cells:  # already reported as unparsable
+            column, row = case["column"], (case["_file"], case["_row_number"])
+            row_wide = case["schema_context"] == "DataFrameSchema"
+            check = rule_id(case["check"])
+            # rules over a value that did not parse only repeat the parse failure
+            if (*row, column) in bad_cells or (
+                row_wide and row in bad_rows and not check.startswith("duplicate_row")
+            ):
                 continue
-            source_column = by_source.get(column, column)
-            value = None if case["schema_context"] == "DataFrameSchema" else case["failure_case"]
-            failures[case["_file"]].append(
-                Failure(case["_row_number"], source_column, rule_id(case["check"]), value)
-            )
-    for index, found in failures.items():
+            value = None if row_wide else case["failure_case"]
+            failure = Failure(case["_row_number"], by_source.get(column, column), check, value)
+            found[case["_file"]].append((2 if row_wide else 1, failure))
+    failures = {}
+    for index, staged in found.items():
         records = files[index].records
-        found.sort(key=lambda f: (f.row_number or 0, f.column or ""))
+        staged.sort(key=lambda s: (s[1].row_number or 0, s[0], s[1].column or ""))
         failures[index] = [
             Failure(
                 f.row_number,
@@ -88,6 +93,6 @@ def validate_batch(dataset: Dataset, files: list[RawFile]) -> BatchResult:
                 f.value,
                 records[f.row_number - 1] if f.row_number else None,
             )
-            for f in found
+            for _, f in staged
         ]
-    return BatchResult(dataset, files, typed, dict(failures))
+    return BatchResult(dataset, files, typed, failures)

@@ -9,7 +9,7 @@ regimes as (
 final as (
 
     select
-        cast(regime_id as varchar) as regime_id,
+        cast(regime_id as integer) as regime_id,
         cast(starts_on as date) as starts_on,
         cast(ends_on as date) as ends_on,
         cast(scope as varchar) as scope,

@@ -34,7 +34,8 @@ second_thursdays as (
 
     select
         first_day_of_month,
-        first_day_of_month + (11 - isodow(first_day_of_month)) % 7 + 7 as second_thursday
+        first_day_of_month
+        + cast((11 - isodow(first_day_of_month)) % 7 + 7 as integer) as second_thursday
     from expiry_months
 
 ),

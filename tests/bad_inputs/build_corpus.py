@@ -1,0 +1,335 @@
+"""Rebuild the bad-input corpus from the real KRX fixtures: ``python tests/bad_inputs/build_corpus.py``.
+
+Each case is a folder laid out as a landing zone holding one broken file, plus an entry in
+``cases.json``: the file, the rule id it must be rejected with, and the row (null = whole file).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+from pathlib import Path
+
+HERE = Path(__file__).parent
+REAL = HERE.parent / "fixtures" / "krx-real" / "landing"
+
+BALANCE = "krx/short_balance/KOSPI/2021-01-27.json"
+TRADING = "krx/short_trading/KOSPI/2021-01-25.json"
+INDEX = "krx/index_ohlcv/KOSPI/2021.json"
+MASTER = "krx/securities/2026-01-25.json"
+ECOS = "ecos/usdkrw/2021.json"
+
+
+def _real(relpath: str, rows: int = 5) -> dict:
+    body = json.loads((REAL / relpath).read_text(encoding="utf-8"))
+    key = "output" if "output" in body else "OutBlock_1"
+    body[key] = body[key][:rows]
+    return body
+
+
+def _ecos() -> dict:
+    rows = [
+        {
+            "STAT_CODE": "731Y001",
+            "STAT_NAME": "3.1.1.1. 주요국 통화의 대원화환율",
+            "ITEM_CODE1": "0000001",
+            "ITEM_NAME1": "원/미국달러(매매기준율)",
+            "ITEM_CODE2": None,
+            "ITEM_NAME2": None,
+            "ITEM_CODE3": None,
+            "ITEM_NAME3": None,
+            "ITEM_CODE4": None,
+            "ITEM_NAME4": None,
+            "UNIT_NAME": "원",
+            "WGT": None,
+            "TIME": day,
+            "DATA_VALUE": value,
+        }
+        for day, value in [
+            ("20210104", "1086.5"),
+            ("20210105", "1,087.90"),
+            ("20210106", "1087.1"),
+            ("20210107", "1092.4"),
+        ]
+    ]
+    return {"StatisticSearch": {"list_total_count": len(rows), "row": rows}}
+
+
+def _dump(body: dict) -> bytes:
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _rows(body: dict) -> list[dict]:
+    if "StatisticSearch" in body:
+        return body["StatisticSearch"]["row"]
+    return body["output"] if "output" in body else body["OutBlock_1"]
+
+
+def _edit(relpath: str, change, base=None) -> bytes:
+    body = copy.deepcopy(base if base is not None else _real(relpath))
+    change(_rows(body))
+    return _dump(body)
+
+
+def _set(row: int, **values):
+    def change(rows):
+        rows[row - 1].update(values)
+
+    return change
+
+
+def _csv(header: list[str], rows: list[list[str]], encoding: str = "cp949") -> bytes:
+    lines = [",".join(header), *(",".join(r) for r in rows)]
+    return ("\r\n".join(lines) + "\r\n").encode(encoding)
+
+
+CSV_HEADER = ["종목코드", "종목명", "공매도잔고", "상장주식수", "공매도금액", "시가총액", "비중"]
+CSV_ROWS = [
+    ["095570", "AJ네트웍스", "33055", "46822295", "134864400", "191034963600", "0.07"],
+    ["006840", "AK홀딩스", "4575", "13247561", "131760000", "381529756800", "0.03"],
+]
+
+
+def cases() -> list[tuple[str, str, bytes, str, int | None]]:
+    """(case, landing path, bytes, expected rule id, expected row)."""
+
+    def duplicate(rows):
+        rows.append(dict(rows[1]))
+
+    def drop_ratio(rows):
+        for r in rows:
+            del r["BAL_RTO"]
+
+    def extra(rows):
+        rows[2]["SHRT_TP"] = "1"
+
+    def swap_dates(rows):
+        rows[1]["TRD_DD"], rows[2]["TRD_DD"] = rows[2]["TRD_DD"], rows[1]["TRD_DD"]
+
+    def swap_times(rows):
+        rows[1]["TIME"], rows[2]["TIME"] = rows[2]["TIME"], rows[1]["TIME"]
+
+    balance_csv = BALANCE.replace(".json", ".csv")
+    return [
+        ("bad_number", BALANCE, _edit(BALANCE, _set(2, BAL_QTY="4,5x5")), "integer_format", 2),
+        (
+            "overflow",
+            BALANCE,
+            _edit(BALANCE, _set(3, LIST_SHRS="99,999,999,999,999,999,999")),
+            "integer_overflow",
+            3,
+        ),
+        (
+            "negative_quantity",
+            BALANCE,
+            _edit(BALANCE, _set(1, BAL_QTY="-33,055", BAL_AMT="-134,864,400", BAL_RTO="0.00")),
+            "negative_value",
+            1,
+        ),
+        (
+            "fractional_shares",
+            BALANCE,
+            _edit(BALANCE, _set(4, LIST_SHRS="17,283,906.5")),
+            "integer_format",
+            4,
+        ),
+        (
+            "balance_above_listed",
+            BALANCE,
+            _edit(
+                BALANCE, _set(2, BAL_QTY="13,247,562", BAL_AMT="381,529,785,600", BAL_RTO="100.00")
+            ),
+            "balance_above_listed_shares",
+            2,
+        ),
+        (
+            "ratio_inconsistent",
+            BALANCE,
+            _edit(BALANCE, _set(1, BAL_RTO="0.70")),
+            "ratio_inconsistent",
+            1,
+        ),
+        (
+            "amount_inconsistent",
+            BALANCE,
+            _edit(BALANCE, _set(3, BAL_AMT="449,196,001,000")),
+            "price_inconsistent",
+            3,
+        ),
+        ("duplicate_ticker", BALANCE, _edit(BALANCE, duplicate), "duplicate_row", 2),
+        (
+            "ticker_wrong_length",
+            BALANCE,
+            _edit(BALANCE, _set(2, ISU_CD="06840")),
+            "ticker_format",
+            2,
+        ),
+        ("ticker_lowercase", BALANCE, _edit(BALANCE, _set(5, ISU_CD="13893k")), "ticker_format", 5),
+        ("missing_column", BALANCE, _edit(BALANCE, drop_ratio), "missing_column", 1),
+        ("extra_column", BALANCE, _edit(BALANCE, extra), "unexpected_column", 3),
+        ("value_not_string", BALANCE, _edit(BALANCE, _set(1, BAL_QTY=33055)), "not_a_string", 1),
+        (
+            "missing_required_value",
+            BALANCE,
+            _edit(BALANCE, _set(2, LIST_SHRS="-")),
+            "missing_value",
+            2,
+        ),
+        (
+            "renamed_csv_header",
+            balance_csv,
+            _csv([*CSV_HEADER[:2], "공매도잔량", *CSV_HEADER[3:]], CSV_ROWS),
+            "unknown_header",
+            None,
+        ),
+        ("csv_wrong_encoding", balance_csv, _csv(CSV_HEADER, CSV_ROWS, "utf-8"), "encoding", None),
+        (
+            "csv_utf8_bom",
+            balance_csv,
+            b"\xef\xbb\xbf" + _csv(CSV_HEADER, CSV_ROWS, "utf-8"),
+            "encoding",
+            None,
+        ),
+        (
+            "csv_short_row",
+            balance_csv,
+            _csv(CSV_HEADER, [CSV_ROWS[0], CSV_ROWS[1][:5]]),
+            "csv_shape",
+            2,
+        ),
+        ("json_utf8_bom", BALANCE, b"\xef\xbb\xbf" + _dump(_real(BALANCE)), "encoding", None),
+        ("truncated_json", BALANCE, _dump(_real(BALANCE))[:700], "json_syntax", None),
+        ("empty_file", BALANCE, b"", "json_syntax", None),
+        (
+            "empty_session_answer",
+            BALANCE,
+            b'{"OutBlock_1":[],"CURRENT_DATETIME":"2026.01.25 PM 08:30:43"}',
+            "empty_answer",
+            None,
+        ),
+        (
+            "html_page",
+            BALANCE,
+            "<!DOCTYPE html><html><body>서비스 제공 불가능</body></html>".encode(),
+            "html_page",
+            None,
+        ),
+        ("logout_body", BALANCE, b"LOGOUT", "logout_answer", None),
+        (
+            "holiday_file",
+            "krx/short_balance/KOSPI/2021-01-01.json",
+            _dump(_real(BALANCE)),
+            "not_a_session",
+            None,
+        ),
+        (
+            "weekend_file",
+            "krx/short_balance/KOSPI/2021-01-30.json",
+            _dump(_real(BALANCE)),
+            "not_a_session",
+            None,
+        ),
+        (
+            "wrong_market_folder",
+            "krx/short_balance/KOSDAQ/2021-01-27.json",
+            _dump(_real(BALANCE, rows=40)),
+            "wrong_market_folder",
+            None,
+        ),
+        (
+            "unknown_market_folder",
+            "krx/short_balance/KONEX/2021-01-27.json",
+            _dump(_real(BALANCE)),
+            "path_layout",
+            None,
+        ),
+        (
+            "bad_file_name",
+            "krx/short_balance/KOSPI/2021-1-27.json",
+            _dump(_real(BALANCE)),
+            "path_layout",
+            None,
+        ),
+        ("corrupt_gzip", BALANCE + ".gz", b"\x1f\x8bnot really gzip", "gzip", None),
+        (
+            "trading_volume_split",
+            TRADING,
+            _edit(TRADING, _set(1, UPTICKRULE_EXCPT_TRDVOL="31")),
+            "volume_split",
+            1,
+        ),
+        (
+            "trading_short_above_total",
+            TRADING,
+            _edit(TRADING, _set(2, ACC_TRDVOL="78", TRDVOL_WT="101.28")),
+            "short_above_total",
+            2,
+        ),
+        ("index_bad_date", INDEX, _edit(INDEX, _set(2, TRD_DD="2021/13/45")), "date_format", 2),
+        ("index_dates_out_of_order", INDEX, _edit(INDEX, swap_dates), "date_order", 3),
+        (
+            "index_row_on_holiday",
+            INDEX,
+            _edit(INDEX, _set(1, TRD_DD="2021/01/30")),
+            "not_a_session",
+            1,
+        ),
+        (
+            "index_row_outside_year",
+            INDEX.replace("2021", "2020"),
+            _dump(_real(INDEX)),
+            "date_outside_file",
+            1,
+        ),
+        ("master_bad_isin", MASTER, _edit(MASTER, _set(3, ISU_CD="KR709512000")), "isin_format", 3),
+        (
+            "ecos_no_data",
+            ECOS,
+            _dump({"RESULT": {"CODE": "INFO-200", "MESSAGE": "해당하는 데이터가 없습니다."}}),
+            "source_error",
+            None,
+        ),
+        (
+            "ecos_bad_key",
+            ECOS,
+            _dump({"RESULT": {"CODE": "INFO-100", "MESSAGE": "인증키가 유효하지 않습니다."}}),
+            "source_error",
+            None,
+        ),
+        (
+            "ecos_decimal_comma",
+            ECOS,
+            _edit(ECOS, _set(3, DATA_VALUE="1087,1"), _ecos()),
+            "number_format",
+            3,
+        ),
+        ("ecos_dates_out_of_order", ECOS, _edit(ECOS, swap_times, _ecos()), "date_order", 3),
+        (
+            "ecos_wrong_series",
+            ECOS,
+            _edit(ECOS, _set(4, ITEM_CODE1="0000053"), _ecos()),
+            "series_code",
+            4,
+        ),
+    ]
+
+
+def main() -> None:
+    manifest = []
+    for case, relpath, data, rule, row in cases():
+        folder = HERE / case
+        if folder.exists():
+            shutil.rmtree(folder)
+        target = folder / relpath
+        target.parent.mkdir(parents=True)
+        target.write_bytes(data)
+        manifest.append({"case": case, "file": relpath, "rule": rule, "row": row})
+    good = HERE / "_good_ecos" / ECOS
+    good.parent.mkdir(parents=True, exist_ok=True)
+    good.write_bytes(_dump(_ecos()))
+    (HERE / "cases.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
+
+
+if __name__ == "__main__":
+    main()
