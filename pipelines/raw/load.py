@@ -121,6 +121,22 @@ def _market_folder_check(raw: RawFile, markets: dict[str, str]) -> list[Failure]
     return []
 
 
+def _twin_paths(relpath: str) -> list[str]:
+    """The same request saved under the other accepted suffixes."""
+    stem = next(relpath[: -len(s)] for s in (".json.gz", ".json", ".csv") if relpath.endswith(s))
+    return [stem + s for s in (".json", ".json.gz", ".csv") if stem + s != relpath]
+
+
+def _duplicate_requests(con, relpaths: list[str]) -> dict[str, str]:
+    """Path -> an already loaded or co-submitted file holding the same request."""
+    twins = {
+        t: p for p in relpaths if p.endswith((".json", ".json.gz", ".csv")) for t in _twin_paths(p)
+    }
+    loaded = set(_already_loaded(con, list(twins)))
+    submitted = set(relpaths)
+    return {p: t for t, p in twins.items() if t in loaded or (t in submitted and t < p)}
+
+
 def _already_loaded(con, relpaths: list[str]) -> dict[str, str]:
     if not relpaths:
         return {}
@@ -140,6 +156,7 @@ def load_files(
     relpaths = sorted(set(relpaths))
     known = _already_loaded(con, relpaths)
     markets = _master_markets(con)
+    duplicates = _duplicate_requests(con, relpaths)
     report = LoadReport()
     batches: dict[str, list[RawFile]] = defaultdict(list)
     for relpath in relpaths:
@@ -154,6 +171,12 @@ def load_files(
             report.rejected[relpath] = exc
             continue
         failures = _file_checks(raw, window) + _market_folder_check(raw, markets)
+        if relpath in duplicates:
+            failures.append(
+                Failure(
+                    None, None, f"duplicate_request: {duplicates[relpath]} holds the same request"
+                )
+            )
         if failures:
             report.rejected[relpath] = FileRejected(relpath, raw.dataset.name, sha, failures)
             continue

@@ -1,4 +1,4 @@
-"""Rebuild the bad-input corpus from the real KRX fixtures: ``python tests/bad_inputs/build_corpus.py``.
+"""Rebuild the bad-input corpus from the real KRX fixtures (run this file with Python).
 
 Each case is a folder laid out as a landing zone holding one broken file, plus an entry in
 ``cases.json``: the file, the rule id it must be rejected with, and the row (null = whole file).
