@@ -38,6 +38,70 @@ def cmd_build(args: argparse.Namespace) -> int:
     return code
 
 
+def cmd_sample(args: argparse.Namespace) -> int:
+    from pipelines.sample.generator import generate
+
+    root = settings.landing_dir()
+    truth = generate(root, args.start, args.end, seed=args.seed, scale=args.scale)
+    print(
+        f"sample landing zone ({args.scale}, seed {args.seed}): {len(truth.sessions)} sessions "
+        f"written to {root}"
+    )
+    return 0
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    from pipelines.fetch.runner import fetch
+
+    report = fetch(args.start, args.end, args.datasets, refresh=args.refresh)
+    print(report.summary())
+    return 0 if report.ok else 1
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from pipelines.exports import export_marts
+    from pipelines.resources import connect
+
+    window = None
+    if args.start and args.end:
+        window = (args.start, args.end + dt.timedelta(days=1))
+    with connect(settings.duckdb_path(), read_only=True) as con:
+        exports = export_marts(con, settings.export_dir(), window)
+    for name, table in exports.items():
+        print(f"{name:<28} {table.rows:>12,} rows  {table.path}")
+    print(f"manifest: {settings.export_dir() / 'manifest.json'}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from pipelines.build import run_build
+    from pipelines.calendar import last_session_on_or_before
+    from pipelines.resources import connect
+    from pipelines.sample.generator import README_NAME, generate
+    from pipelines.sources.landing import discover
+    from pipelines.summary import summary
+
+    root = settings.landing_dir()
+    if discover(root) and not (root / README_NAME).exists():
+        print(
+            f"{root} holds landing files that are not the sample; set KRX_LANDING_DIR to "
+            "another folder for the demo",
+            file=sys.stderr,
+        )
+        return 2
+    end = args.end or last_session_on_or_before(dt.date.today())
+    truth = generate(root, args.start, end, seed=args.seed, scale=args.scale)
+    print(f"sample: {len(truth.sessions)} sessions ({args.start} .. {end}) in {root}")
+    outcome = run_build(args.start, end)
+    for line in outcome.failed_checks + outcome.failed_steps:
+        print(f"FAILED {line}", file=sys.stderr)
+    if outcome.exit_code() != 0:
+        return 1
+    with connect(settings.duckdb_path(), read_only=True) as con:
+        print(summary(con, settings.export_dir()))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="krx-short",
@@ -51,12 +115,36 @@ def build_parser() -> argparse.ArgumentParser:
         "--strict", action="store_true", help="exit non-zero when landing files are missing"
     )
     build.set_defaults(func=cmd_build)
+
+    sample = sub.add_parser("sample", help="write a synthetic landing zone")
+    _add_range(sample)
+    sample.add_argument("--seed", type=int, default=7)
+    sample.add_argument("--scale", choices=("demo", "full"), default="demo")
+    sample.set_defaults(func=cmd_sample)
+
+    fetch = sub.add_parser("fetch", help="download real KRX and ECOS files into the landing zone")
+    _add_range(fetch)
+    fetch.add_argument("--datasets", help="comma-separated dataset names (default: all)")
+    fetch.add_argument("--refresh", action="store_true", help="download files already present")
+    fetch.set_defaults(func=cmd_fetch)
+
+    export = sub.add_parser("export", help="rewrite the Parquet exports")
+    export.add_argument("--start", type=_date, help="only rewrite the facts' months from here")
+    export.add_argument("--end", type=_date, help="... to here")
+    export.set_defaults(func=cmd_export)
+
+    demo = sub.add_parser("demo", help="sample + build + export + summary")
+    demo.add_argument("--start", type=_date, default=dt.date(2020, 1, 2))
+    demo.add_argument("--end", type=_date, help="default: the latest session")
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--scale", choices=("demo", "full"), default="demo")
+    demo.set_defaults(func=cmd_demo)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if getattr(args, "start", None) and args.end < args.start:
+    if getattr(args, "start", None) and getattr(args, "end", None) and args.end < args.start:
         build_parser().error("--end is before --start")
     settings.export_environment()
     return args.func(args)

@@ -1,0 +1,46 @@
+"""The export asset: Parquet copies of the marts for the run's window (SPEC section 6)."""
+
+from collections.abc import Sequence
+
+import dagster as dg
+from dagster import AssetExecutionContext
+
+from pipelines import settings
+from pipelines.assets.raw import run_window
+from pipelines.exports import export_marts
+from pipelines.partitions import DUCKDB_POOL, session_backfill, session_partitions
+from pipelines.resources import DuckDBWarehouse
+
+EXPORT_KEY = dg.AssetKey(["exports", "parquet"])
+
+
+def build_export_asset(deps: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
+    """The export asset downstream of ``deps`` (the dbt marts)."""
+
+    @dg.asset(
+        key=EXPORT_KEY,
+        deps=list(deps),
+        group_name="exports",
+        description="Parquet (zstd) under KRX_EXPORT_DIR: facts by year=/month=, dimensions and "
+        "marts as single files, manifest.json. A window rewrites only its months.",
+        partitions_def=session_partitions,
+        backfill_policy=session_backfill,
+        pool=DUCKDB_POOL,
+        kinds={"parquet"},
+    )
+    def parquet_exports(context: AssetExecutionContext, warehouse: DuckDBWarehouse):
+        root = settings.export_dir()
+        with warehouse.connect() as con:
+            exports = export_marts(con, root, run_window(context))
+        return dg.MaterializeResult(
+            metadata={
+                "export_dir": dg.MetadataValue.path(str(root)),
+                "manifest": dg.MetadataValue.path(str(root / "manifest.json")),
+                "tables": len(exports),
+                "rows": dg.MetadataValue.md(
+                    "\n".join(f"- {name}: {e.rows:,}" for name, e in exports.items())
+                ),
+            }
+        )
+
+    return parquet_exports

@@ -1,0 +1,187 @@
+"""Parquet exports of the ``marts`` schema (SPEC section 6).
+
+Facts are Hive-partitioned by ``year=``/``month=`` of ``trade_date``; dimensions and marts are
+single files. Every write goes to a temporary path first and is swapped into place, so a reader
+never sees half a table. ``manifest.json`` lists each table's path, rows, columns and checksum.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+#: Facts are partitioned by the month of this column; everything else is one file.
+PARTITION_COLUMN = "trade_date"
+FACTS = ("fct_short_balances", "fct_short_trades", "fct_market_short_balances", "fct_index_levels")
+COPY_OPTIONS = "format parquet, compression zstd"
+
+
+@dataclass(frozen=True)
+class TableExport:
+    name: str
+    path: str  # relative to the export root
+    rows: int
+    columns: list[dict[str, str]]
+    files: list[dict]  # path, rows, sha256
+    partitioning: list[str] | None
+
+    @property
+    def checksum(self) -> str:
+        digest = hashlib.sha256()
+        for f in sorted(self.files, key=lambda f: f["path"]):
+            digest.update(f"{f['path']}:{f['sha256']}\n".encode())
+        return digest.hexdigest()
+
+    def manifest_entry(self) -> dict:
+        return {
+            "path": self.path,
+            "format": "parquet",
+            "compression": "zstd",
+            "rows": self.rows,
+            "columns": self.columns,
+            "partitioning": self.partitioning,
+            "files": self.files,
+            "checksum": self.checksum,
+        }
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def mart_tables(con) -> list[str]:
+    """Tables (not views) of the ``marts`` schema, by name."""
+    rows = con.execute(
+        "select table_name from information_schema.tables where table_schema = 'marts' "
+        "and table_type = 'BASE TABLE' and table_catalog = current_database() order by 1"
+    ).fetchall()
+    return [name for (name,) in rows]
+
+
+def _columns(con, table: str) -> list[dict[str, str]]:
+    rows = con.execute(
+        "select column_name, data_type from information_schema.columns "
+        "where table_schema = 'marts' and table_name = ? and table_catalog = current_database() "
+        "order by ordinal_position",
+        [table],
+    ).fetchall()
+    return [{"name": name, "type": type_} for name, type_ in rows]
+
+
+def _quote(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def _months(start: dt.date, end: dt.date) -> list[tuple[int, int]]:
+    """(year, month) pairs touched by the half-open window."""
+    months, day = [], dt.date(start.year, start.month, 1)
+    while day < end:
+        months.append((day.year, day.month))
+        day = dt.date(day.year + (day.month == 12), day.month % 12 + 1, 1)
+    return months
+
+
+def _export_single(con, table: str, root: Path) -> None:
+    target = root / f"{table}.parquet"
+    temp = root / f".{table}.{uuid.uuid4().hex}.parquet"
+    con.execute(f"copy (select * from marts.{table}) to {_quote(temp)} ({COPY_OPTIONS})")
+    os.replace(temp, target)
+
+
+def _export_partitioned(
+    con, table: str, root: Path, window: tuple[dt.date, dt.date] | None
+) -> None:
+    """Write the fact's months (all, or those the window touches) and swap them in."""
+    final = root / table
+    staging = root / f".{table}.{uuid.uuid4().hex}"
+    where = ""
+    if window is not None:
+        months = _months(*window)
+        first = dt.date(*months[0], 1)
+        last_year, last_month = months[-1]
+        after = dt.date(last_year + (last_month == 12), last_month % 12 + 1, 1)
+        where = f"where {PARTITION_COLUMN} >= '{first}' and {PARTITION_COLUMN} < '{after}'"
+    else:
+        months = None
+    con.execute(
+        f"copy (select *, year({PARTITION_COLUMN}) as year, month({PARTITION_COLUMN}) as month "
+        f"from marts.{table} {where}) to {_quote(staging)} "
+        f"({COPY_OPTIONS}, partition_by (year, month), filename_pattern 'data_{{i}}')"
+    )
+    final.mkdir(parents=True, exist_ok=True)
+    written = {p.relative_to(staging) for p in staging.glob("year=*/month=*")}
+    if months is None:
+        stale = {p.relative_to(final) for p in final.glob("year=*/month=*")} - written
+    else:
+        stale = {Path(f"year={y}/month={m}") for y, m in months} - written
+    for part in sorted(written):
+        target = final / part
+        target.parent.mkdir(parents=True, exist_ok=True)
+        old = None
+        if target.exists():
+            old = target.with_name(f".{target.name}.{uuid.uuid4().hex}")
+            os.replace(target, old)
+        os.replace(staging / part, target)
+        if old is not None:
+            shutil.rmtree(old)
+    for part in stale:
+        shutil.rmtree(final / part, ignore_errors=True)
+    for year_dir in final.glob("year=*"):
+        if not any(year_dir.iterdir()):
+            year_dir.rmdir()
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def _describe(con, table: str, root: Path, partitioned: bool) -> TableExport:
+    if partitioned:
+        files = sorted((root / table).glob("year=*/month=*/*.parquet"))
+        path = f"{table}/"
+    else:
+        files = [root / f"{table}.parquet"]
+        path = f"{table}.parquet"
+    entries = []
+    for f in files:
+        rows = con.execute(f"select count(*) from read_parquet({_quote(f)})").fetchone()[0]
+        entries.append({"path": f.relative_to(root).as_posix(), "rows": rows, "sha256": _sha256(f)})
+    return TableExport(
+        name=table,
+        path=path,
+        rows=sum(e["rows"] for e in entries),
+        columns=_columns(con, table),
+        files=entries,
+        partitioning=["year", "month"] if partitioned else None,
+    )
+
+
+def export_marts(
+    con, root: Path, window: tuple[dt.date, dt.date] | None = None
+) -> dict[str, TableExport]:
+    """Export every ``marts`` table under ``root``; with ``window`` only the facts' months in it
+    are rewritten. Writes ``manifest.json`` and returns what it lists."""
+    root.mkdir(parents=True, exist_ok=True)
+    exports = {}
+    for table in mart_tables(con):
+        partitioned = table in FACTS
+        if partitioned:
+            _export_partitioned(con, table, root, window)
+        else:
+            _export_single(con, table, root)
+        exports[table] = _describe(con, table, root, partitioned)
+    manifest = {
+        "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "tables": {name: e.manifest_entry() for name, e in exports.items()},
+    }
+    temp = root / f".manifest.{uuid.uuid4().hex}.json"
+    temp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    os.replace(temp, root / "manifest.json")
+    return exports
