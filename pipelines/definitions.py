@@ -5,9 +5,12 @@ from __future__ import annotations
 import dagster as dg
 
 from pipelines import settings
+from pipelines.assets.freshness import freshness_checks
 from pipelines.assets.raw import raw_assets
 from pipelines.jobs import build_job
 from pipelines.resources import DuckDBWarehouse, LandingZone
+from pipelines.schedules import evening_schedule
+from pipelines.sensors import check_failure_alerts, landing_sensor, run_failure_alerts
 
 # Defaults become absolute values in the environment, so dbt's profile and the resources below
 # read one and the same path.
@@ -15,7 +18,10 @@ settings.export_environment()
 
 defs = dg.Definitions(
     assets=[*raw_assets],
+    asset_checks=freshness_checks,
     jobs=[build_job],
+    schedules=[evening_schedule],
+    sensors=[landing_sensor, check_failure_alerts, run_failure_alerts],
     resources={
         "warehouse": DuckDBWarehouse(path=dg.EnvVar(settings.DUCKDB_ENV)),
         "landing": LandingZone(root=dg.EnvVar(settings.LANDING_ENV)),

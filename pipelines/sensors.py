@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import dagster as dg
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 from pipelines import settings
 from pipelines.calendar import last_session_on_or_before, sessions_between
@@ -142,29 +143,25 @@ def run_failure_alerts(context: dg.RunFailureSensorContext):
     "the local alert log: a failed check does not fail its run, so no run sensor sees it.",
 )
 def check_failure_alerts(context: dg.SensorEvaluationContext):
-    after = int(context.cursor) if context.cursor else None
-    records = context.instance.get_event_records(
-        dg.EventRecordsFilter(
-            event_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION,
-            after_cursor=after,
-        ),
-        ascending=True,
-        limit=500,
-    )
-    failed = 0
-    for record in records:
-        evaluation = record.event_log_entry.dagster_event.event_specific_data
-        if not evaluation.passed:
-            failed += 1
-            append_alert(
-                "check_failure",
-                run_id=record.run_id,
-                asset=evaluation.asset_key.to_user_string(),
-                check=evaluation.check_name,
-                severity=evaluation.severity.value,
-                description=evaluation.description,
-            )
-        after = record.storage_id
-    if after is not None:
-        context.update_cursor(str(after))
-    return dg.SkipReason(f"recorded {failed} failed checks")
+    last_seen = int(context.cursor) if context.cursor else 0
+    newest, failed = last_seen, []
+    storage = context.instance.event_log_storage
+    for key in context.repository_def.asset_graph.asset_check_keys:
+        for record in storage.get_asset_check_execution_history(key, limit=50):
+            if record.id <= last_seen:
+                break
+            newest = max(newest, record.id)
+            if record.status == AssetCheckExecutionRecordStatus.FAILED:
+                failed.append(record)
+    for record in sorted(failed, key=lambda r: r.id):
+        evaluation = record.event.dagster_event.event_specific_data
+        append_alert(
+            "check_failure",
+            run_id=record.run_id,
+            asset=record.key.asset_key.to_user_string(),
+            check=record.key.name,
+            severity=evaluation.severity.value,
+            description=evaluation.description,
+        )
+    context.update_cursor(str(newest))
+    return dg.SkipReason(f"recorded {len(failed)} failed checks")
