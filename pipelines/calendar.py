@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import os
 from functools import cache
-
-import exchange_calendars as xcals
-import pandas as pd
+from importlib.metadata import version
+from pathlib import Path
 
 #: First session the warehouse covers.
 HISTORY_START = dt.date(2019, 1, 2)
@@ -19,11 +20,45 @@ EXTRA_CLOSURES: frozenset[dt.date] = frozenset(
 )
 
 
-@cache
-def _sessions() -> tuple[dt.date, ...]:
-    cal = xcals.get_calendar("XKRX", start="2015-01-01")
+CALENDAR_START = "2015-01-01"
+
+
+def _cache_file() -> Path:
+    """Where the computed sessions are kept: building XKRX takes seconds, reading a file not."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "krx-short"
+    closures = ",".join(sorted(d.isoformat() for d in EXTRA_CLOSURES))
+    key = hashlib.sha256(
+        f"{version('exchange-calendars')}|{CALENDAR_START}|{closures}".encode()
+    ).hexdigest()[:16]
+    return base / f"xkrx-sessions-{key}.txt"
+
+
+def compute_sessions() -> tuple[dt.date, ...]:
+    """XKRX sessions from exchange-calendars, minus the extra closures."""
+    import exchange_calendars as xcals
+    import pandas as pd
+
+    cal = xcals.get_calendar("XKRX", start=CALENDAR_START)
     days = (d.date() for d in pd.DatetimeIndex(cal.sessions))
     return tuple(d for d in days if d not in EXTRA_CLOSURES)
+
+
+@cache
+def _sessions() -> tuple[dt.date, ...]:
+    path = _cache_file()
+    try:
+        return tuple(dt.date.fromisoformat(line) for line in path.read_text().split())
+    except (OSError, ValueError):
+        pass
+    sessions = compute_sessions()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temp = path.with_suffix(f".{os.getpid()}.tmp")
+        temp.write_text("\n".join(d.isoformat() for d in sessions) + "\n")
+        os.replace(temp, path)
+    except OSError:
+        pass  # a read-only home only costs speed
+    return sessions
 
 
 @cache
