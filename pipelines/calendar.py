@@ -112,6 +112,8 @@ def rebalance_effective_sessions(start: dt.date, end: dt.date) -> list[dt.date]:
             first = dt.date(year, month, 1)
             first_thursday = first + dt.timedelta(days=(3 - first.weekday()) % 7)
             expiry = last_session_on_or_before(first_thursday + dt.timedelta(days=7))
+            if expiry >= calendar_end():
+                continue  # beyond what the calendar knows
             effective = shift_sessions(expiry, 1)
             if start <= effective <= end:
                 out.append(effective)

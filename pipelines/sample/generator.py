@@ -55,6 +55,8 @@ MARKET_INDEX = {KOSPI: "KOSPI200", KOSDAQ: "KOSDAQ150"}
 
 #: Sessions a new listing must have traded before it can join an index.
 SEASONING_SESSIONS = 60
+#: Highest balance ratio new short selling builds (fraction of listed shares).
+MAX_RATIO = 0.15
 
 
 @dataclass(frozen=True)
@@ -79,41 +81,145 @@ SCALES: dict[str, Scale] = {
 # --- invented names ---------------------------------------------------------------------------
 
 _FIRST = (
-    ("한", "Han"), ("새", "Sae"), ("누", "Nu"), ("다", "Da"), ("가", "Ga"), ("미", "Mi"),
-    ("도", "Do"), ("해", "Hae"), ("라", "Ra"), ("아", "A"), ("하", "Ha"), ("여", "Yeo"),
-    ("보", "Bo"), ("나", "Na"), ("초", "Cho"), ("은", "Eun"), ("푸", "Pu"), ("단", "Dan"),
-    ("마", "Ma"), ("윤", "Yun"), ("별", "Byeol"), ("찬", "Chan"), ("늘", "Neul"), ("벼", "Byeo"),
-    ("소", "So"), ("청", "Cheong"), ("금", "Geum"), ("산", "San"), ("오", "O"), ("샘", "Saem"),
-    ("솜", "Som"), ("꽃", "Kkot"), ("뫼", "Moe"), ("얼", "Eol"), ("휘", "Hwi"), ("겨", "Gyeo"),
-    ("채", "Chae"), ("슬", "Seul"), ("온", "On"), ("결", "Gyeol"),
+    ("한", "Han"),
+    ("새", "Sae"),
+    ("누", "Nu"),
+    ("다", "Da"),
+    ("가", "Ga"),
+    ("미", "Mi"),
+    ("도", "Do"),
+    ("해", "Hae"),
+    ("라", "Ra"),
+    ("아", "A"),
+    ("하", "Ha"),
+    ("여", "Yeo"),
+    ("보", "Bo"),
+    ("나", "Na"),
+    ("초", "Cho"),
+    ("은", "Eun"),
+    ("푸", "Pu"),
+    ("단", "Dan"),
+    ("마", "Ma"),
+    ("윤", "Yun"),
+    ("별", "Byeol"),
+    ("찬", "Chan"),
+    ("늘", "Neul"),
+    ("벼", "Byeo"),
+    ("소", "So"),
+    ("청", "Cheong"),
+    ("금", "Geum"),
+    ("산", "San"),
+    ("오", "O"),
+    ("샘", "Saem"),
+    ("솜", "Som"),
+    ("꽃", "Kkot"),
+    ("뫼", "Moe"),
+    ("얼", "Eol"),
+    ("휘", "Hwi"),
+    ("겨", "Gyeo"),
+    ("채", "Chae"),
+    ("슬", "Seul"),
+    ("온", "On"),
+    ("결", "Gyeol"),
 )
 _SECOND = (
-    ("빛", "bit"), ("솔", "sol"), ("리", "ri"), ("온", "on"), ("람", "ram"), ("르", "reu"),
-    ("담", "dam"), ("울", "ul"), ("래", "rae"), ("롱", "rong"), ("결", "gyeol"), ("름", "reum"),
-    ("비", "bi"), ("루", "ru"), ("슬", "seul"), ("밀", "mil"), ("봄", "bom"), ("들", "deul"),
-    ("린", "rin"), ("잎", "ip"), ("벗", "beot"), ("든", "deun"), ("랑", "rang"), ("움", "um"),
-    ("샘", "saem"), ("새", "sae"), ("뜰", "tteul"), ("재", "jae"), ("빈", "bin"), ("별", "byeol"),
-    ("노", "no"), ("하", "ha"), ("숲", "sup"), ("결", "gyeol"), ("닮", "dam"), ("누", "nu"),
+    ("빛", "bit"),
+    ("솔", "sol"),
+    ("리", "ri"),
+    ("온", "on"),
+    ("람", "ram"),
+    ("르", "reu"),
+    ("담", "dam"),
+    ("울", "ul"),
+    ("래", "rae"),
+    ("롱", "rong"),
+    ("결", "gyeol"),
+    ("름", "reum"),
+    ("비", "bi"),
+    ("루", "ru"),
+    ("슬", "seul"),
+    ("밀", "mil"),
+    ("봄", "bom"),
+    ("들", "deul"),
+    ("린", "rin"),
+    ("잎", "ip"),
+    ("벗", "beot"),
+    ("든", "deun"),
+    ("랑", "rang"),
+    ("움", "um"),
+    ("샘", "saem"),
+    ("새", "sae"),
+    ("뜰", "tteul"),
+    ("재", "jae"),
+    ("빈", "bin"),
+    ("별", "byeol"),
+    ("노", "no"),
+    ("하", "ha"),
+    ("숲", "sup"),
+    ("결", "gyeol"),
+    ("닮", "dam"),
+    ("누", "nu"),
 )
 _INDUSTRY = (
-    ("소재", "Materials"), ("바이오", "Bio"), ("전자", "Electronics"), ("화학", "Chemical"),
-    ("테크", "Tech"), ("제약", "Pharmaceutical"), ("에너지", "Energy"), ("로보틱스", "Robotics"),
-    ("반도체", "Semiconductor"), ("식품", "Foods"), ("건설", "Construction"), ("물산", "Trading"),
-    ("중공업", "Heavy Industries"), ("게임즈", "Games"), ("엔터", "Entertainment"),
-    ("소프트", "Soft"), ("머티리얼즈", "Materials"), ("디스플레이", "Display"),
-    ("모빌리티", "Mobility"), ("정밀", "Precision"), ("해운", "Shipping"), ("통신", "Telecom"),
-    ("헬스케어", "Healthcare"), ("시스템", "Systems"), ("인더스트리", "Industries"),
-    ("케미칼", "Chemicals"), ("솔루션", "Solutions"), ("네트웍스", "Networks"), ("파마", "Pharma"),
-    ("메디칼", "Medical"), ("푸드", "Food"), ("리테일", "Retail"), ("홀딩스", "Holdings"),
-    ("산업", "Industrial"), ("기계", "Machinery"), ("광학", "Optics"), ("이앤씨", "E&C"),
-    ("세라믹", "Ceramics"), ("바이오텍", "Biotech"), ("제지", "Paper"), ("섬유", "Textile"),
-    ("금속", "Metal"), ("전기", "Electric"), ("항공", "Aerospace"), ("제강", "Steel"),
-    ("배터리", "Battery"), ("랩스", "Labs"), ("웍스", "Works"),
+    ("소재", "Materials"),
+    ("바이오", "Bio"),
+    ("전자", "Electronics"),
+    ("화학", "Chemical"),
+    ("테크", "Tech"),
+    ("제약", "Pharmaceutical"),
+    ("에너지", "Energy"),
+    ("로보틱스", "Robotics"),
+    ("반도체", "Semiconductor"),
+    ("식품", "Foods"),
+    ("건설", "Construction"),
+    ("물산", "Trading"),
+    ("중공업", "Heavy Industries"),
+    ("게임즈", "Games"),
+    ("엔터", "Entertainment"),
+    ("소프트", "Soft"),
+    ("머티리얼즈", "Materials"),
+    ("디스플레이", "Display"),
+    ("모빌리티", "Mobility"),
+    ("정밀", "Precision"),
+    ("해운", "Shipping"),
+    ("통신", "Telecom"),
+    ("헬스케어", "Healthcare"),
+    ("시스템", "Systems"),
+    ("인더스트리", "Industries"),
+    ("케미칼", "Chemicals"),
+    ("솔루션", "Solutions"),
+    ("네트웍스", "Networks"),
+    ("파마", "Pharma"),
+    ("메디칼", "Medical"),
+    ("푸드", "Food"),
+    ("리테일", "Retail"),
+    ("홀딩스", "Holdings"),
+    ("산업", "Industrial"),
+    ("기계", "Machinery"),
+    ("광학", "Optics"),
+    ("이앤씨", "E&C"),
+    ("세라믹", "Ceramics"),
+    ("바이오텍", "Biotech"),
+    ("제지", "Paper"),
+    ("섬유", "Textile"),
+    ("금속", "Metal"),
+    ("전기", "Electric"),
+    ("항공", "Aerospace"),
+    ("제강", "Steel"),
+    ("배터리", "Battery"),
+    ("랩스", "Labs"),
+    ("웍스", "Works"),
 )
 _KOSDAQ_SECTIONS = ("우량기업부", "벤처기업부", "중견기업부", "기술성장기업부")
 _PARVAL = {
-    KOSPI: (("5,000", 0.35), ("500", 0.3), ("1,000", 0.15), ("2,500", 0.05), ("100", 0.1),
-            ("무액면", 0.05)),
+    KOSPI: (
+        ("5,000", 0.35),
+        ("500", 0.3),
+        ("1,000", 0.15),
+        ("2,500", 0.05),
+        ("100", 0.1),
+        ("무액면", 0.05),
+    ),
     KOSDAQ: (("500", 0.72), ("100", 0.18), ("200", 0.04), ("1,000", 0.04), ("무액면", 0.02)),
 }
 # preferred series: abbreviation suffix, full-name suffix, English suffix, kind, code digit/letter
@@ -135,14 +241,20 @@ _EPISODES = (
 )
 _INDEX_BASE = {"KOSPI": 2100.0, "KOSPI200": 280.0, "KOSDAQ": 680.0, "KOSDAQ150": 1100.0}
 
-_BAL_ROW = '%s%s","LIST_SHRS":"%s","BAL_AMT":"%s","MKTCAP":"%s","BAL_RTO":"%s"}'
-_TRD_ROW = (
-    '%s%s","UPTICKRULE_APPL_TRDVOL":"%s","UPTICKRULE_EXCPT_TRDVOL":"%s","ACC_TRDVOL":"%s",'
-    '"TRDVOL_WT":"%s","CVSRTSELL_TRDVAL":"%s","UPTICKRULE_APPL_TRDVAL":"%s",'
-    '"UPTICKRULE_EXCPT_TRDVAL":"%s","ACC_TRDVAL":"%s","TRDVAL_WT":"%s"}'
+_BAL_SEPS = ('","LIST_SHRS":"', '","BAL_AMT":"', '","MKTCAP":"', '","BAL_RTO":"', '"},')
+_TRD_SEPS = (
+    '","UPTICKRULE_APPL_TRDVOL":"',
+    '","UPTICKRULE_EXCPT_TRDVOL":"',
+    '","ACC_TRDVOL":"',
+    '","TRDVOL_WT":"',
+    '","CVSRTSELL_TRDVAL":"',
+    '","UPTICKRULE_APPL_TRDVAL":"',
+    '","UPTICKRULE_EXCPT_TRDVAL":"',
+    '","ACC_TRDVAL":"',
+    '","TRDVAL_WT":"',
+    '"},',
 )
 _fmt_int = "{:,}".format
-_fmt_hundredths = "%d.%02d".__mod__
 
 
 # --- ground truth -----------------------------------------------------------------------------
@@ -301,8 +413,14 @@ def isin_for(code: str) -> str:
 def tick_round(price: np.ndarray) -> np.ndarray:
     """Round latent prices to KRX tick sizes; integer KRW, at least one tick."""
     tick = np.select(
-        [price < 2_000, price < 5_000, price < 20_000, price < 50_000, price < 200_000,
-         price < 500_000],
+        [
+            price < 2_000,
+            price < 5_000,
+            price < 20_000,
+            price < 50_000,
+            price < 200_000,
+            price < 500_000,
+        ],
         [1, 5, 10, 50, 100, 500],
         1_000,
     )
@@ -334,13 +452,61 @@ def _fluc(change: int) -> str:
     return "1" if change > 0 else ("2" if change < 0 else "3")
 
 
-def _ints(a: np.ndarray) -> list[str]:
-    return list(map(_fmt_int, a.tolist()))
+# Daily files are built as byte matrices, one row per record, with NUL padding that is dropped
+# at the end: numpy does the digit work instead of one Python call per value.
+
+_POW10 = 10 ** np.arange(19, dtype=np.int64)
 
 
-def _ratios(c: np.ndarray) -> list[str]:
-    q, r = np.divmod(c, 100)
-    return list(map(_fmt_hundredths, zip(q.tolist(), r.tolist(), strict=True)))
+def int_field(v: np.ndarray) -> np.ndarray:
+    """Non-negative integers as ``"5,489,240"`` text: an (n, width) uint8 matrix, NUL-padded."""
+    v = np.asarray(v, dtype=np.int64)
+    if len(v) == 0:
+        return np.zeros((0, 1), dtype=np.uint8)
+    if (v < 0).any():
+        raise ValueError("int_field takes non-negative integers only")
+    ndigits = 1 + (v[:, None] >= _POW10[None, 1:]).sum(axis=1)
+    nmax = int(ndigits.max())
+    digits = (v[:, None] // _POW10[None, :nmax]) % 10
+    width = nmax + (nmax - 1) // 3
+    j = np.arange(width)  # position counted from the right
+    is_comma = j % 4 == 3
+    k = np.where(is_comma, (j + 1) - (j + 1) // 4, j - j // 4)  # digit index (left of a comma)
+    chars = np.where(is_comma[None, :], 44, 48 + digits[:, k])
+    out = np.where(ndigits[:, None] > k[None, :], chars, 0).astype(np.uint8)
+    return out[:, ::-1]
+
+
+def hundredths_field(c: np.ndarray) -> np.ndarray:
+    """Non-negative hundredths as ``"12.34"`` text (no thousands separator below 1,000)."""
+    c = np.asarray(c, dtype=np.int64)
+    frac = np.stack([np.full(len(c), 46), 48 + (c // 10) % 10, 48 + c % 10], axis=1)
+    return np.concatenate([int_field(c // 100), frac.astype(np.uint8)], axis=1)
+
+
+def _const(text: str, n: int) -> np.ndarray:
+    return np.broadcast_to(np.frombuffer(text.encode(), dtype=np.uint8), (n, len(text.encode())))
+
+
+def _text_matrix(texts: list[str]) -> np.ndarray:
+    """Strings as NUL-padded rows of UTF-8 bytes."""
+    raw = [t.encode() for t in texts]
+    width = max((len(b) for b in raw), default=1)
+    return np.frombuffer(b"".join(b.ljust(width, b"\0") for b in raw), dtype=np.uint8).reshape(
+        len(raw), width
+    )
+
+
+def _records(head: np.ndarray, fields: list[np.ndarray], seps: tuple[str, ...]) -> bytes:
+    """``head field sep field sep ...`` per row, joined; the trailing comma removed."""
+    n = head.shape[0]
+    if n == 0:
+        return b""
+    parts = [head]
+    for fld, sep in zip(fields, seps, strict=True):
+        parts += [fld, _const(sep, n)]
+    m = np.concatenate(parts, axis=1)
+    return m[m != 0].tobytes()[:-1]
 
 
 def _drift(day: dt.date) -> float:
@@ -414,7 +580,9 @@ class _Generator:
         ]
         self.rebalance_set = set(self.rebalance_ts)
         self.month_first = {
-            t for t in range(self.T) if t == 0 or self.sessions[t].month != self.sessions[t - 1].month
+            t
+            for t in range(self.T)
+            if t == 0 or self.sessions[t].month != self.sessions[t - 1].month
         }
         self.rng_u = np.random.default_rng([seed, 0])  # universe and schedule
         self.rng = np.random.default_rng([seed, 1])  # the session loop
@@ -449,7 +617,7 @@ class _Generator:
                 code = f"0{rng.integers(1, 999):03d}{letter}0"
             else:
                 code = f"{rng.integers(100, 49_999):05d}0"
-            if code not in self.used_codes and code[:5] not in {c[:5] for c in ()}:
+            if code not in self.used_codes:
                 self.used_codes.add(code)
                 return code
 
@@ -465,8 +633,9 @@ class _Generator:
         shares = np.maximum(np.rint(10.0**logcap / price), 200_000).astype(np.int64)
         return price, shares
 
-    def _new_security(self, market: int, listed_from: int, initial: bool, new_style: bool,
-                      list_dd: dt.date) -> _Security:
+    def _new_security(
+        self, market: int, listed_from: int, initial: bool, new_style: bool, list_dd: dt.date
+    ) -> _Security:
         rng = self.rng_u
         base, eng = self._name()
         weights = _PARVAL[market]
@@ -504,14 +673,15 @@ class _Generator:
         price: list[float] = []
         shares: list[int] = []
         # initial common stocks
-        for market, n, npref in ((KOSPI, sc.kospi, sc.kospi_preferred),
-                                 (KOSDAQ, sc.kosdaq, sc.kosdaq_preferred)):
+        for market, n, npref in (
+            (KOSPI, sc.kospi, sc.kospi_preferred),
+            (KOSDAQ, sc.kosdaq, sc.kosdaq_preferred),
+        ):
             p, s = self._draw_common(market, n - npref)
             for k in range(n - npref):
                 self._new_security(market, 0, True, False, self._old_list_dd())
                 price.append(float(p[k]))
                 shares.append(int(s[k]))
-        self.n_initial_common = len(self.secs)
         caps = np.array(price) * np.array(shares)
 
         def ranked(market: int) -> list[int]:
@@ -519,12 +689,13 @@ class _Generator:
             return sorted(idx, key=lambda i: (-caps[i], self.secs[i].code))
 
         kospi_rank, kosdaq_rank = ranked(KOSPI), ranked(KOSDAQ)
-        self.kospi_rank0, self.kosdaq_rank0 = kospi_rank, kosdaq_rank
         # designated tickers (see the module docstring)
         self.x_delisted = kospi_rank[3]  # KOSPI 200 member delisted -> ad-hoc change
         self.z_mover = kosdaq_rank[0]  # KOSDAQ 150 member moving to KOSPI -> ad-hoc change
-        self.leavers = [kosdaq_rank[min(5, sc.kosdaq150 - 1)],
-                        kosdaq_rank[min(9, sc.kosdaq150 - 2)]]
+        self.leavers = [
+            kosdaq_rank[min(5, sc.kosdaq150 - 1)],
+            kosdaq_rank[min(9, sc.kosdaq150 - 2)],
+        ]
         designated = {self.x_delisted, self.z_mover, *self.leavers}
 
         # preferred shares: children of large common stocks, some with K/L/M codes
@@ -545,10 +716,20 @@ class _Generator:
                 parent.has_children = True
                 self.secs.append(
                     _Security(
-                        i=len(self.secs), code=code, market=market, pref=series,
-                        base=parent.base, eng=parent.eng, corp_prefix=False,
-                        list_dd=parent.list_dd, sect=parent.sect, parval=parent.parval,
-                        listed_from=0, listed_to=T, initial=True, parent=parent.i,
+                        i=len(self.secs),
+                        code=code,
+                        market=market,
+                        pref=series,
+                        base=parent.base,
+                        eng=parent.eng,
+                        corp_prefix=False,
+                        list_dd=parent.list_dd,
+                        sect=parent.sect,
+                        parval=parent.parval,
+                        listed_from=0,
+                        listed_to=T,
+                        initial=True,
+                        parent=parent.i,
                     )
                 )
                 pp = price[parent.i] * rng.uniform(0.4, 0.9)
@@ -580,7 +761,7 @@ class _Generator:
 
         # delistings: small caps never in an index, and some preferred shares
         def small_caps(ranks: list[int], size: int) -> list[int]:
-            return [i for i in ranks[2 * size:] if not self.secs[i].has_children]
+            return [i for i in ranks[2 * size :] if not self.secs[i].has_children]
 
         pool = small_caps(kospi_rank, sc.kospi200) + small_caps(kosdaq_rank, sc.kosdaq150)
         pool += [s.i for s in self.secs if s.pref]
@@ -597,8 +778,11 @@ class _Generator:
 
         # renames: common stocks without preferred children
         taken = set(chosen) | designated
-        pool = [s.i for s in self.secs
-                if s.initial and not s.pref and not s.has_children and s.i not in taken]
+        pool = [
+            s.i
+            for s in self.secs
+            if s.initial and not s.pref and not s.has_children and s.i not in taken
+        ]
         n_ren = min(len(pool), max(2, round(n0 * 0.01 * years))) if T > 3 else 0
         self.rename_events: list[tuple[int, int, str, str]] = []
         for k in sorted(rng.choice(len(pool), n_ren, replace=False).tolist()):
@@ -608,8 +792,15 @@ class _Generator:
             taken.add(pool[k])
 
         # market changes KOSDAQ -> KOSPI: the designated KOSDAQ 150 member plus a few others
-        pool = [s.i for s in self.secs if s.initial and s.market == KOSDAQ and not s.pref
-                and not s.has_children and s.i not in taken]
+        pool = [
+            s.i
+            for s in self.secs
+            if s.initial
+            and s.market == KOSDAQ
+            and not s.pref
+            and not s.has_children
+            and s.i not in taken
+        ]
         n_mc = min(len(pool), round(n0 * 0.0012 * years)) if T > 3 else 0
         self.market_events: list[tuple[int, int]] = []
         for k in sorted(rng.choice(len(pool), n_mc, replace=False).tolist()):
@@ -695,7 +886,7 @@ class _Generator:
             u < 0.85, np.clip(np.exp(rng.normal(np.log(0.005), 0.9, N)), 1e-4, 0.03), 0.0
         )
         target = np.where((u >= 0.85) & (u < 0.97), rng.uniform(0.03, 0.08, N), target)
-        target = np.where(u >= 0.97, rng.uniform(0.08, 0.14, N), target)
+        target = np.where(u >= 0.97, rng.uniform(0.08, 0.13, N), target)
         target[u < 0.35] = 0.0
         target[~self.is_common & (rng.random(N) < 0.9)] = 0.0
         self.speed = rng.uniform(0.02, 0.08, N)
@@ -752,15 +943,16 @@ class _Generator:
     def _prefixes(self, i: int) -> tuple[str, str]:
         sec = self.secs[i]
         head = f'{{"ISU_CD":"{sec.code}","ISU_ABBRV":{orjson.dumps(sec.abbr).decode()},'
-        return (head + '"BAL_QTY":"',
-                head + '"SECUGRP_NM":"주권","CVSRTSELL_TRDVOL":"')
+        return (head + '"BAL_QTY":"', head + '"SECUGRP_NM":"주권","CVSRTSELL_TRDVOL":"')
 
     def _order(self, market: int, listed: np.ndarray):
         idx = np.flatnonzero(listed & (self.market_id == market))
         order = sorted(idx.tolist(), key=lambda i: (self.secs[i].abbr, self.secs[i].code))
-        return (np.array(order, dtype=np.int64),
-                [self._bal_prefix[i] for i in order],
-                [self._trd_prefix[i] for i in order])
+        return (
+            np.array(order, dtype=np.int64),
+            _text_matrix([self._bal_prefix[i] for i in order]),
+            _text_matrix([self._trd_prefix[i] for i in order]),
+        )
 
     # -- membership -------------------------------------------------------------------------------
 
@@ -776,9 +968,14 @@ class _Generator:
             self.residuals.append([index_code, i, t, int(self.qty[i]), None])
 
     def _candidates(self, index_code: str, t: int, listed: np.ndarray) -> np.ndarray:
-        return (listed & (self.market_id == INDEX_MARKET[index_code]) & self.is_common
-                & ~self.index_blocked & (self.seasoned_from <= t)
-                & ~self.member[index_code])
+        return (
+            listed
+            & (self.market_id == INDEX_MARKET[index_code])
+            & self.is_common
+            & ~self.index_blocked
+            & (self.seasoned_from <= t)
+            & ~self.member[index_code]
+        )
 
     def _protected(self, t: int) -> set[int]:
         out = set()
@@ -797,8 +994,11 @@ class _Generator:
             mem = self.member[index_code]
             size = self.scale.index_size(index_code)
             if t == 0:
-                first = [i for i in (self.x_delisted, self.z_mover, *self.leavers)
-                         if self.market_id[i] == m]
+                first = [
+                    i
+                    for i in (self.x_delisted, self.z_mover, *self.leavers)
+                    if self.market_id[i] == m
+                ]
                 cand = self._candidates(index_code, t, listed)
                 cand[first] = False
                 rest = np.flatnonzero(cand)
@@ -813,10 +1013,16 @@ class _Generator:
             out: list[int] = list(gone)
             if kind == "regular_rebalance":
                 protected = self._protected(t)
-                forced = [i for i in self.leavers if t == self.leaver_t and mem[i]
-                          and self.market_id[i] == m]
-                keep = [i for i in np.flatnonzero(mem).tolist()
-                        if i not in protected and i not in forced and i not in gone]
+                forced = [
+                    i
+                    for i in self.leavers
+                    if t == self.leaver_t and mem[i] and self.market_id[i] == m
+                ]
+                keep = [
+                    i
+                    for i in np.flatnonzero(mem).tolist()
+                    if i not in protected and i not in forced and i not in gone
+                ]
                 keep.sort(key=lambda i: (cap_prev[i], self.codes[i]))
                 cand = np.flatnonzero(self._candidates(index_code, t, listed))
                 cand = cand[np.lexsort((cand, -cap_prev[cand]))].tolist()
@@ -832,7 +1038,9 @@ class _Generator:
                 continue
             for i in out:
                 self._exit(index_code, i, t, kind)
-            cand = np.flatnonzero(self._candidates(index_code, t, listed))
+            cand = self._candidates(index_code, t, listed)
+            cand[out] = False  # who leaves today does not come straight back
+            cand = np.flatnonzero(cand)
             cand = cand[np.lexsort((cand, -cap_prev[cand]))].tolist()
             entering = cand[: size - int(mem.sum())]
             for i in entering:
@@ -868,10 +1076,16 @@ class _Generator:
         moves: dict[int, list[int]] = {}
         for t, i in self.market_events:
             moves.setdefault(t, []).append(i)
-        event_ts = (set(renames) | set(moves) | set(self.listed_from.tolist())
-                    | set(self.listed_to.tolist()))
-        master_ts = {max(t for t, d in enumerate(self.sessions) if d.year == y)
-                     for y in {d.year for d in self.sessions}} | {T - 1}
+        event_ts = (
+            set(renames)
+            | set(moves)
+            | set(self.listed_from.tolist())
+            | set(self.listed_to.tolist())
+        )
+        master_ts = {
+            max(t for t, d in enumerate(self.sessions) if d.year == y)
+            for y in {d.year for d in self.sessions}
+        } | {T - 1}
         self.rename_log: list[tuple[int, int, str, str]] = []
         self.move_log: list[tuple[int, int, int, int]] = []
         index_rows: dict[str, list] = {k: [] for k in INDICES}
@@ -880,8 +1094,7 @@ class _Generator:
 
         close_prev = tick_round(self.p)
         shares_prev = self.shares.copy()
-        listed_prev = self.listed_from < 0  # nothing before the first session...
-        listed_prev[:] = self.listed_from == 0  # ...except the initial universe, priced pre-start
+        listed_prev = self.listed_from == 0  # the initial universe, priced before the start
         market_prev = self.market_id.copy()
         orders = None
 
@@ -901,11 +1114,7 @@ class _Generator:
                 sec.markets.append((t, KOSPI))
                 self.market_id[i] = KOSPI
             listed = (self.listed_from <= t) & (t < self.listed_to)
-            new_today = self.listed_from == t
-            if t > 0:
-                new_today &= ~listed_prev
-            else:
-                new_today[:] = False
+            new_today = (self.listed_from == t) if t > 0 else np.zeros(N, dtype=bool)
             halted = self.halted[t] & listed
 
             # 2. prices
@@ -954,11 +1163,11 @@ class _Generator:
                 level0 = np.where(elig, rng.uniform(0.6, 1.2, N), rng.uniform(0.1, 0.5, N))
                 if self.leavers:
                     level0[self.leavers[0]] = 1.0
-                qty = np.floor(tgt * level0).astype(np.int64)
+                qty = np.floor(np.minimum(tgt * level0, MAX_RATIO * sh)).astype(np.int64)
             else:
                 qty = self.qty
                 grow = qty + self.speed * (tgt - qty) + self.noise * tgt * zb
-                grow = np.floor(np.clip(grow, 0, sh)).astype(np.int64)
+                grow = np.floor(np.clip(grow, 0, MAX_RATIO * sh)).astype(np.int64)
                 decay = np.floor(qty * self.decay).astype(np.int64)
                 qty = np.where(listed & ~halted, np.where(elig, grow, decay), qty)
             if t == self.cover_t:
@@ -974,7 +1183,7 @@ class _Generator:
                 qty = qty - tie
             self.qty = qty
             self.target = np.where(
-                self.target > 0, np.clip(self.target * np.exp(0.015 * zt), 1e-5, 0.15), 0.0
+                self.target > 0, np.clip(self.target * np.exp(0.015 * zt), 1e-5, 0.13), 0.0
             )
 
             # 6. trading and short selling
@@ -1007,20 +1216,41 @@ class _Generator:
             bal_amt = qty * close
             val = vol * close
             for m, market in enumerate(MARKETS):
-                idx, bal_pref, trd_pref = orders[m]
+                idx, bal_head, trd_head = orders[m]
                 q, s = qty[idx], sh[idx]
                 rel = landing_relpath(DATASETS["short_balance"], day, market)
-                rows = map(_BAL_ROW.__mod__, zip(
-                    bal_pref, _ints(q), _ints(s), _ints(bal_amt[idx]), _ints(cap[idx]),
-                    _ratios(_hundredths(q, s)), strict=True))
-                self._write(rel, self._envelope("OutBlock_1", rows, self._published(day, 2), rel))
+                body = _records(
+                    bal_head,
+                    [
+                        int_field(q),
+                        int_field(s),
+                        int_field(bal_amt[idx]),
+                        int_field(cap[idx]),
+                        hundredths_field(_hundredths(q, s)),
+                    ],
+                    _BAL_SEPS,
+                )
+                self._write(rel, self._envelope(body, self._published(day, 2), rel))
                 v, sv, ua, ue_, c = vol[idx], short[idx], upt[idx], exm[idx], close[idx]
-                wt = _ratios(np.where(v > 0, _hundredths(sv, np.maximum(v, 1)), 0))
+                wt = hundredths_field(np.where(v > 0, _hundredths(sv, np.maximum(v, 1)), 0))
                 rel = landing_relpath(DATASETS["short_trading"], day, market)
-                rows = map(_TRD_ROW.__mod__, zip(
-                    trd_pref, _ints(sv), _ints(ua), _ints(ue_), _ints(v), wt,
-                    _ints(sv * c), _ints(ua * c), _ints(ue_ * c), _ints(v * c), wt, strict=True))
-                self._write(rel, self._envelope("OutBlock_1", rows, day, rel))
+                body = _records(
+                    trd_head,
+                    [
+                        int_field(sv),
+                        int_field(ua),
+                        int_field(ue_),
+                        int_field(v),
+                        wt,
+                        int_field(sv * c),
+                        int_field(ua * c),
+                        int_field(ue_ * c),
+                        int_field(v * c),
+                        wt,
+                    ],
+                    _TRD_SEPS,
+                )
+                self._write(rel, self._envelope(body, day, rel))
 
             # 8. index levels
             for index_code in INDICES:
@@ -1043,10 +1273,19 @@ class _Generator:
                 open_c = round(pc * (1 + 0.004 * zo[0]))
                 high_c = max(open_c, close_c) + int(abs(zo[1]) * 0.004 * close_c)
                 low_c = min(open_c, close_c) - int(abs(zo[2]) * 0.004 * close_c)
-                index_rows[index_code].append((
-                    day, close_c, pc, open_c, high_c, low_c, int(vol[mask].sum()),
-                    int(val[mask].sum()), int(cap[mask].sum()),
-                ))
+                index_rows[index_code].append(
+                    (
+                        day,
+                        close_c,
+                        pc,
+                        open_c,
+                        high_c,
+                        low_c,
+                        int(vol[mask].sum()),
+                        int(val[mask].sum()),
+                        int(cap[mask].sum()),
+                    )
+                )
                 prev_close_c[index_code] = close_c
 
             # 9. snapshots
@@ -1068,9 +1307,9 @@ class _Generator:
         self._write_readme()
         return self._truth()
 
-    def _envelope(self, key: str, rows, fetched: dt.date, relpath: str) -> str:
-        return (f'{{"{key}":[' + ",".join(rows)
-                + f'],"CURRENT_DATETIME":"{self._stamp(fetched, relpath)}"}}')
+    def _envelope(self, body: bytes, fetched: dt.date, relpath: str) -> bytes:
+        stamp = self._stamp(fetched, relpath)
+        return b'{"OutBlock_1":[' + body + f'],"CURRENT_DATETIME":"{stamp}"}}'.encode()
 
     def _write_constituents(self, t, day, close, prev_close, cap, halted) -> None:
         for index_code in INDEX_MARKET:
@@ -1085,31 +1324,49 @@ class _Generator:
                     fluc = _fluc(c - pc)
                     chg = _fmt_int(c - pc)
                     rate = _fmt_signed_hundredths(_signed_hundredths(c - pc, pc))
-                rows.append({
-                    "ISU_SRT_CD": self.codes[i], "ISU_ABBRV": self.secs[i].abbr,
-                    "TDD_CLSPRC": _fmt_int(c), "FLUC_TP_CD": fluc, "STR_CMP_PRC": chg,
-                    "FLUC_RT": rate, "MKTCAP": _fmt_int(int(cap[i])), "IDX_ID": "",
-                })
+                rows.append(
+                    {
+                        "ISU_SRT_CD": self.codes[i],
+                        "ISU_ABBRV": self.secs[i].abbr,
+                        "TDD_CLSPRC": _fmt_int(c),
+                        "FLUC_TP_CD": fluc,
+                        "STR_CMP_PRC": chg,
+                        "FLUC_RT": rate,
+                        "MKTCAP": _fmt_int(int(cap[i])),
+                        "IDX_ID": "",
+                    }
+                )
             rel = landing_relpath(DATASETS["index_constituents"], day, index_code)
-            self._write(rel, orjson.dumps({"output": rows,
-                                           "CURRENT_DATETIME": self._stamp(day, rel)}))
+            self._write(
+                rel, orjson.dumps({"output": rows, "CURRENT_DATETIME": self._stamp(day, rel)})
+            )
             self.snapshots[index_code][day] = sorted(self.codes[i] for i in idx)
 
     def _write_master(self, day: dt.date, listed: np.ndarray) -> None:
         rows = []
         for i in np.flatnonzero(listed).tolist():
             s = self.secs[i]
-            rows.append({
-                "ISU_CD": isin_for(s.code), "ISU_SRT_CD": s.code, "ISU_NM": s.full_name,
-                "ISU_ABBRV": s.abbr, "ISU_ENG_NM": s.eng_name, "LIST_DD": f"{s.list_dd:%Y/%m/%d}",
-                "MKT_TP_NM": MARKETS[s.market], "SECUGRP_NM": "주권", "SECT_TP_NM": s.sect,
-                "KIND_STKCERT_TP_NM": _PREF[s.pref][3] if s.pref else "보통주",
-                "PARVAL": s.parval, "LIST_SHRS": _fmt_int(int(self.shares[i])),
-            })
+            rows.append(
+                {
+                    "ISU_CD": isin_for(s.code),
+                    "ISU_SRT_CD": s.code,
+                    "ISU_NM": s.full_name,
+                    "ISU_ABBRV": s.abbr,
+                    "ISU_ENG_NM": s.eng_name,
+                    "LIST_DD": f"{s.list_dd:%Y/%m/%d}",
+                    "MKT_TP_NM": MARKETS[s.market],
+                    "SECUGRP_NM": "주권",
+                    "SECT_TP_NM": s.sect,
+                    "KIND_STKCERT_TP_NM": _PREF[s.pref][3] if s.pref else "보통주",
+                    "PARVAL": s.parval,
+                    "LIST_SHRS": _fmt_int(int(self.shares[i])),
+                }
+            )
         rows.sort(key=lambda r: (r["ISU_NM"], r["ISU_SRT_CD"]))
         rel = landing_relpath(DATASETS["securities"], day)
-        self._write(rel, orjson.dumps({"OutBlock_1": rows,
-                                       "CURRENT_DATETIME": self._stamp(day, rel)}))
+        self._write(
+            rel, orjson.dumps({"OutBlock_1": rows, "CURRENT_DATETIME": self._stamp(day, rel)})
+        )
 
     def _write_index_files(self, index_rows: dict[str, list]) -> None:
         for index_code, rows in index_rows.items():
@@ -1119,27 +1376,35 @@ class _Generator:
             for year, yrows in by_year.items():
                 out = []
                 for day, c, pc, o, h, lo, vol, val, cap in reversed(yrows):
-                    out.append({
-                        "TRD_DD": f"{day:%Y/%m/%d}",
-                        "CLSPRC_IDX": _fmt_signed_hundredths(c),
-                        "FLUC_TP_CD": _fluc(c - pc),
-                        "PRV_DD_CMPR": _fmt_signed_hundredths(c - pc),
-                        "UPDN_RATE": _fmt_signed_hundredths(_signed_hundredths(c - pc, pc)),
-                        "OPNPRC_IDX": _fmt_signed_hundredths(o),
-                        "HGPRC_IDX": _fmt_signed_hundredths(h),
-                        "LWPRC_IDX": _fmt_signed_hundredths(lo),
-                        "ACC_TRDVOL": _fmt_int(vol),
-                        "ACC_TRDVAL": _fmt_int(val),
-                        "MKTCAP": _fmt_int(cap),
-                    })
+                    out.append(
+                        {
+                            "TRD_DD": f"{day:%Y/%m/%d}",
+                            "CLSPRC_IDX": _fmt_signed_hundredths(c),
+                            "FLUC_TP_CD": _fluc(c - pc),
+                            "PRV_DD_CMPR": _fmt_signed_hundredths(c - pc),
+                            "UPDN_RATE": _fmt_signed_hundredths(_signed_hundredths(c - pc, pc)),
+                            "OPNPRC_IDX": _fmt_signed_hundredths(o),
+                            "HGPRC_IDX": _fmt_signed_hundredths(h),
+                            "LWPRC_IDX": _fmt_signed_hundredths(lo),
+                            "ACC_TRDVOL": _fmt_int(vol),
+                            "ACC_TRDVAL": _fmt_int(val),
+                            "MKTCAP": _fmt_int(cap),
+                        }
+                    )
                 rel = landing_relpath(DATASETS["index_ohlcv"], dt.date(year, 1, 1), index_code)
-                self._write(rel, orjson.dumps({
-                    "output": out, "CURRENT_DATETIME": self._stamp(yrows[-1][0], rel)}))
+                self._write(
+                    rel,
+                    orjson.dumps(
+                        {"output": out, "CURRENT_DATETIME": self._stamp(yrows[-1][0], rel)}
+                    ),
+                )
 
     def _write_usdkrw(self) -> None:
-        """ECOS 731Y001/0000001: session days plus year-end closures (banks trade, KRX doesn't)."""
-        extra = [d for d in non_session_weekdays(self.start, self.end)
-                 if d.month == 12 and d.day >= 29]
+        """ECOS 731Y001/0000001: session days plus year-end closures (banks trade, KRX doesn't).
+        Rows carry the unused item columns as null, like the real API."""
+        extra = [
+            d for d in non_session_weekdays(self.start, self.end) if d.month == 12 and d.day >= 29
+        ]
         days = sorted(set(self.sessions) | set(extra))
         rng = self.rng_x
         rate = 1150.0 + 30.0 * rng.standard_normal()
@@ -1152,19 +1417,29 @@ class _Generator:
                 value = f"{tenths // 10:,}.{tenths % 10}0"
             else:
                 value = f"{tenths // 10}.{tenths % 10}"
-            rows_by_year.setdefault(day.year, []).append({
-                "STAT_CODE": "731Y001",
-                "STAT_NAME": "3.1.1.1. 주요국 통화의 대원화환율",
-                "ITEM_CODE1": "0000001",
-                "ITEM_NAME1": "원/미국달러(매매기준율)",
-                "UNIT_NAME": "원",
-                "TIME": f"{day:%Y%m%d}",
-                "DATA_VALUE": value,
-            })
+            rows_by_year.setdefault(day.year, []).append(
+                {
+                    "STAT_CODE": "731Y001",
+                    "STAT_NAME": "3.1.1.1. 주요국 통화의 대원화환율",
+                    "ITEM_CODE1": "0000001",
+                    "ITEM_NAME1": "원/미국달러(매매기준율)",
+                    "ITEM_CODE2": None,
+                    "ITEM_NAME2": None,
+                    "ITEM_CODE3": None,
+                    "ITEM_NAME3": None,
+                    "ITEM_CODE4": None,
+                    "ITEM_NAME4": None,
+                    "UNIT_NAME": "원",
+                    "WGT": None,
+                    "TIME": f"{day:%Y%m%d}",
+                    "DATA_VALUE": value,
+                }
+            )
         for year, rows in rows_by_year.items():
             rel = landing_relpath(DATASETS["usdkrw"], dt.date(year, 1, 1))
-            self._write(rel, orjson.dumps(
-                {"StatisticSearch": {"list_total_count": len(rows), "row": rows}}))
+            self._write(
+                rel, orjson.dumps({"StatisticSearch": {"list_total_count": len(rows), "row": rows}})
+            )
 
     def _write_readme(self) -> None:
         text = (
@@ -1206,10 +1481,14 @@ class _Generator:
             )
         memberships: dict[str, list[Interval]] = {}
         for index_code in INDEX_MARKET:
-            ivs = [(self.codes[i], S[t0], S[t1], k0, k1)
-                   for i, t0, t1, k0, k1 in self.intervals[index_code]]
-            ivs += [(self.codes[i], S[t0], None, k0, None)
-                    for i, (t0, k0) in self.open_iv[index_code].items()]
+            ivs = [
+                (self.codes[i], S[t0], S[t1], k0, k1)
+                for i, t0, t1, k0, k1 in self.intervals[index_code]
+            ]
+            ivs += [
+                (self.codes[i], S[t0], None, k0, None)
+                for i, (t0, k0) in self.open_iv[index_code].items()
+            ]
             memberships[index_code] = sorted(ivs, key=lambda iv: (iv[1], iv[0]))
         return SampleTruth(
             seed=self.seed,
@@ -1221,15 +1500,18 @@ class _Generator:
             securities=securities,
             memberships=memberships,
             snapshots=self.snapshots,
-            listings=[(S[self.secs[i].listed_from], self.codes[i], MARKETS[self.secs[i].markets[0][1]])
-                      for i in self.listing_events],
+            listings=sorted(
+                (S[self.secs[i].listed_from], self.codes[i], MARKETS[self.secs[i].markets[0][1]])
+                for i in self.listing_events
+            ),
             delistings=sorted(
                 (S[self.secs[i].listed_to], self.codes[i], MARKETS[self.secs[i].market])
                 for i in self.delist_events
             ),
             renames=[(S[t], self.codes[i], old, new) for t, i, old, new in self.rename_log],
-            market_changes=[(S[t], self.codes[i], MARKETS[a], MARKETS[b])
-                            for t, i, a, b in self.move_log],
+            market_changes=[
+                (S[t], self.codes[i], MARKETS[a], MARKETS[b]) for t, i, a, b in self.move_log
+            ],
             ad_hoc_changes=[(k, S[t], self.codes[a], self.codes[b]) for k, t, a, b in self.ad_hoc],
             residuals=[(k, self.codes[i], S[t], bal, day(z)) for k, i, t, bal, z in self.residuals],
             designated_leavers=[self.codes[i] for i in self.leavers],
@@ -1237,8 +1519,9 @@ class _Generator:
         )
 
 
-def generate(root: Path, start: dt.date, end: dt.date, *, seed: int = 7,
-             scale: str = "demo") -> SampleTruth:
+def generate(
+    root: Path, start: dt.date, end: dt.date, *, seed: int = 7, scale: str = "demo"
+) -> SampleTruth:
     """Write a synthetic landing zone for the sessions in ``[start, end]`` under ``root``.
 
     Files that already exist at the same paths are overwritten; nothing else under ``root`` is
