@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import socket
 from dataclasses import dataclass, field
 
 import dagster as dg
@@ -35,6 +37,36 @@ def partition_range(start: dt.date, end: dt.date) -> dg.PartitionKeyRange:
     return dg.PartitionKeyRange(sessions[0].isoformat(), sessions[-1].isoformat())
 
 
+HOST_TAG, PID_TAG = "krx/host", "krx/pid"
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def release_dead_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Fail the command-line runs of this host whose process died (SIGKILL, power loss) and free
+    the DuckDB pool slots they held; without a daemon nothing else would."""
+    host = socket.gethostname()
+    released = []
+    for run_id in instance.event_log_storage.get_concurrency_run_ids():
+        run = instance.get_run_by_id(run_id)
+        if run is None or run.tags.get(HOST_TAG) != host or PID_TAG not in run.tags:
+            continue
+        if run.is_finished or not _process_alive(int(run.tags[PID_TAG])):
+            if not run.is_finished:
+                instance.report_run_failed(run, "the krx-short process of this run died")
+            instance.event_log_storage.free_concurrency_slots_for_run(run_id)
+            released.append(run_id)
+    return released
+
+
 def run_build(
     start: dt.date, end: dt.date, *, instance: dg.DagsterInstance | None = None
 ) -> BuildOutcome:
@@ -45,12 +77,15 @@ def run_build(
     if instance is None:
         ensure_dagster_home()
         instance = dg.DagsterInstance.get()
+    release_dead_runs(instance)
     job = defs.resolve_job_def("krx_build")
     result = job.execute_in_process(
         instance=instance,
         tags={
             "dagster/asset_partition_range_start": keys.start,
             "dagster/asset_partition_range_end": keys.end,
+            HOST_TAG: socket.gethostname(),
+            PID_TAG: str(os.getpid()),
         },
         raise_on_error=False,
     )

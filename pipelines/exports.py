@@ -16,6 +16,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipelines.faults import failpoint
+
 #: Facts are partitioned by the month of this column; everything else is one file.
 PARTITION_COLUMN = "trade_date"
 FACTS = ("fct_short_balances", "fct_short_trades", "fct_market_short_balances", "fct_index_levels")
@@ -177,6 +179,7 @@ def export_marts(
         else:
             _export_single(con, table, root)
         exports[table] = _describe(con, table, root, partitioned)
+    failpoint("export-before-manifest")
     manifest = {
         "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "tables": {name: e.manifest_entry() for name, e in exports.items()},

@@ -1,0 +1,12 @@
+"""Fault injection for the crash tests: ``KRX_FAILPOINT=<name>`` kills the process with SIGKILL
+when it reaches the named point, as a power cut or the OOM killer would."""
+
+import os
+import signal
+
+FAILPOINT_ENV = "KRX_FAILPOINT"
+
+
+def failpoint(name: str) -> None:
+    if os.environ.get(FAILPOINT_ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
