@@ -114,3 +114,24 @@ def market_chart_svg(days: Sequence[MarketDay], width: int = 900, panel: int = 1
             y0 += panel + 20
     parts.append("</svg>")
     return "\n".join(parts)
+
+
+MARKET_MART = "marts.fct_market_short_balances"
+
+
+def market_chart_metadata(con, svg_dir) -> dict:
+    """UI metadata of the market mart: the Markdown chart, and the SVG written to ``svg_dir``."""
+    import dagster as dg
+
+    rows = con.execute(
+        "select trade_date, market, total_balance_krw, balance_to_market_cap_pct, index_close "
+        f"from {MARKET_MART} order by trade_date, market"
+    ).fetchall()
+    days = [MarketDay(*row) for row in rows]
+    svg_dir.mkdir(parents=True, exist_ok=True)
+    svg = svg_dir / "market_short_balances.svg"
+    svg.write_text(market_chart_svg(days), encoding="utf-8")
+    return {
+        "chart": dg.MetadataValue.md(market_chart_markdown(days)),
+        "chart_svg": dg.MetadataValue.path(str(svg)),
+    }

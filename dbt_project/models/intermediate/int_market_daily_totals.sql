@@ -37,10 +37,10 @@ balance_totals as (
         market,
         cast(sum(balance_qty) as bigint) as total_balance_qty,
         cast(sum(balance_krw) as bigint) as total_balance_krw,
-        sum(balance_usd) as total_balance_usd,
         cast(sum(market_cap_krw) as bigint) as listed_market_cap_krw,
         count(*) as tickers_reported,
-        count_if(balance_qty > 0) as tickers_with_balance,
+        cast(count_if(balance_qty > 0) as bigint) as tickers_with_balance,
+        -- one rate per session, so the USD total is exact (no float sum in arbitrary order)
         max(usdkrw) as usdkrw
     from balances
     group by trade_date, market
@@ -72,7 +72,7 @@ final as (
         trade_totals.trade_date is not null as has_trading_file,
         balance_totals.total_balance_qty,
         balance_totals.total_balance_krw,
-        balance_totals.total_balance_usd,
+        balance_totals.total_balance_krw / balance_totals.usdkrw as total_balance_usd,
         balance_totals.listed_market_cap_krw,
         balance_totals.tickers_reported,
         balance_totals.tickers_with_balance,

@@ -1,8 +1,7 @@
-{{ config(materialized='view') }}
-
--- One observation of a ticker's name and market per day it appears in a daily KRX file
--- (balance or trading) or in a securities-master snapshot. When several sources report the same
--- ticker on the same day, the balance file wins, then the trading file, then the master.
+-- One observation of a ticker's name and market per day it appears in a daily KRX file or in a
+-- securities-master snapshot. The balance file is the primary daily source; the trading file
+-- fills sessions and markets without a balance file (balances are published T+2), and a master
+-- snapshot counts only on days no daily file shows the ticker.
 with
 
 balances as (
@@ -12,8 +11,16 @@ balances as (
         trade_date as observed_on,
         name,
         market,
-        1 as source_priority,
         'short_balance' as observed_in
+    from {{ ref('stg_krx__short_balances') }}
+
+),
+
+balance_files as (
+
+    select distinct
+        trade_date,
+        market
     from {{ ref('stg_krx__short_balances') }}
 
 ),
@@ -21,52 +28,48 @@ balances as (
 trades as (
 
     select
-        ticker,
-        trade_date as observed_on,
-        name,
-        market,
-        2 as source_priority,
+        trades.ticker,
+        trades.trade_date as observed_on,
+        trades.name,
+        trades.market,
         'short_trading' as observed_in
-    from {{ ref('stg_krx__short_trades') }}
+    from {{ ref('stg_krx__short_trades') }} as trades
+    anti join balance_files
+        on
+            trades.trade_date = balance_files.trade_date
+            and trades.market = balance_files.market
+
+),
+
+daily as (
+
+    select * from balances
+    union all
+    select * from trades
 
 ),
 
 master as (
 
     select
-        ticker,
-        snapshot_date as observed_on,
-        name,
-        market,
-        3 as source_priority,
+        securities.ticker,
+        securities.snapshot_date as observed_on,
+        securities.name,
+        securities.market,
         'securities_master' as observed_in
-    from {{ ref('stg_krx__securities') }}
-
-),
-
-unioned as (
-
-    select * from balances
-    union all
-    select * from trades
-    union all
-    select * from master
+    from {{ ref('stg_krx__securities') }} as securities
+    anti join daily
+        on
+            securities.ticker = daily.ticker
+            and securities.snapshot_date = daily.observed_on
 
 ),
 
 final as (
 
-    select
-        ticker,
-        observed_on,
-        name,
-        market,
-        observed_in
-    from unioned
-    qualify row_number() over (
-        partition by ticker, observed_on
-        order by source_priority
-    ) = 1
+    select * from daily
+    union all
+    select * from master
 
 )
 

@@ -34,6 +34,15 @@ calendar as (
 
 ),
 
+snapshot_dates as (
+
+    select distinct
+        index_code,
+        snapshot_date
+    from constituents
+
+),
+
 snapshots as (
 
     select
@@ -42,7 +51,7 @@ snapshots as (
         row_number() over by_snapshot as snapshot_number,
         lead(snapshot_date) over by_snapshot as next_snapshot_date,
         min(snapshot_date) over (partition by index_code) as first_snapshot_date
-    from (select distinct index_code, snapshot_date from constituents) as snapshot_dates
+    from snapshot_dates
     window by_snapshot as (partition by index_code order by snapshot_date)
 
 ),

@@ -25,23 +25,34 @@ master_attributes as (
 
 ),
 
-flagged as (
+lagged as (
 
     select
         ticker,
         observed_on,
         name,
         market,
+        lag(observed_on) over by_day as previous_observed_on,
+        lag(name) over by_day as previous_name,
+        lag(market) over by_day as previous_market
+    from observations
+    window by_day as (partition by ticker order by observed_on)
+
+),
+
+flagged as (
+
+    select
+        *,
         case
             when
-                lag(observed_on) over by_day is null
-                or lag(name) over by_day is distinct from name
-                or lag(market) over by_day is distinct from market
+                previous_observed_on is null
+                or (previous_name is distinct from name)
+                or (previous_market is distinct from market)
                 then 1
             else 0
         end as is_change
-    from observations
-    window by_day as (partition by ticker order by observed_on)
+    from lagged
 
 ),
 
@@ -49,10 +60,12 @@ numbered as (
 
     select
         *,
-        sum(is_change) over (
-            partition by ticker
-            order by observed_on
-            rows between unbounded preceding and current row
+        cast(
+            sum(is_change) over (
+                partition by ticker
+                order by observed_on
+                rows between unbounded preceding and current row
+            ) as integer
         ) as version_number
     from flagged
 

@@ -23,8 +23,7 @@ sequenced as (
 -- constituents take effect on the next session.
 expiry_months as (
 
-    select distinct
-        cast(date_trunc('month', session_date) as date) as first_day_of_month
+    select distinct cast(date_trunc('month', session_date) as date) as first_day_of_month
     from sessions
     where month(session_date) in (6, 12)
 
@@ -47,7 +46,7 @@ expiries as (
         max(sessions.session_date) as expiry_date
     from second_thursdays
     inner join sessions
-        on sessions.session_date <= second_thursdays.second_thursday
+        on second_thursdays.second_thursday >= sessions.session_date
     group by second_thursdays.second_thursday
 
 ),

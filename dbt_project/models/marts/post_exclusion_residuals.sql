@@ -1,5 +1,6 @@
 -- Residual short balances of tickers after they left KOSPI 200 / KOSDAQ 150.
--- excluded_on is the first snapshot that no longer lists the ticker (dim_index_memberships.valid_to).
+-- excluded_on is the first snapshot that no longer lists the ticker
+-- (dim_index_memberships.valid_to).
 -- The balance at exclusion is the ticker's last balance before excluded_on (its last session as a
 -- member). Decay is followed from excluded_on until the ticker re-enters the index (or for good):
 -- sessions_to_half / sessions_to_zero count KRX sessions from excluded_on (0 = reached on the
@@ -94,10 +95,10 @@ after_exclusion as (
     inner join balances
         on
             at_exclusion.ticker = balances.ticker
-            and balances.trade_date >= at_exclusion.excluded_on
+            and at_exclusion.excluded_on <= balances.trade_date
             and (
                 at_exclusion.re_entered_on is null
-                or balances.trade_date < at_exclusion.re_entered_on
+                or at_exclusion.re_entered_on > balances.trade_date
             )
     group by at_exclusion.index_code, at_exclusion.ticker, at_exclusion.excluded_on
 

@@ -62,6 +62,14 @@ index_coverage as (
 
 ),
 
+unioned as (
+
+    select * from balance_tickers
+    union all
+    select * from trade_tickers
+
+),
+
 tickers as (
 
     select
@@ -73,15 +81,12 @@ tickers as (
             when 'KOSPI' then 'KOSPI200'
             when 'KOSDAQ' then 'KOSDAQ150'
         end as index_code
-    from (
-        select * from balance_tickers
-        union all
-        select * from trade_tickers
-    ) as unioned
-    qualify row_number() over (
-        partition by trade_date, ticker
-        order by source_priority
-    ) = 1
+    from unioned
+    qualify
+        row_number() over (
+            partition by trade_date, ticker
+            order by source_priority
+        ) = 1
 
 ),
 
@@ -144,7 +149,7 @@ final as (
             when scope = 'index_constituents' and not is_index_member
                 then 'not a ' || index_code || ' constituent under the constituents-only regime'
             when scope = 'index_constituents'
-                then index_code || ' membership unknown (no constituent snapshot on or before this session)'
+                then index_code || ' membership unknown (no constituent snapshot yet)'
             else 'no short-sale regime covers this session'
         end as reason
     from classified

@@ -15,11 +15,9 @@ with
 balances as (
 
     select * from {{ ref('fct_short_balances') }}
-    where
-        balance_qty > 0
-        {% if is_incremental() %}
-            and {{ in_window('trade_date') }}
-        {% endif %}
+    {% if is_incremental() %}
+        where {{ in_window('trade_date') }}
+    {% endif %}
 
 ),
 
@@ -41,6 +39,7 @@ ranked as (
         balance_ratio_pct,
         balance_usd
     from balances
+    where balance_qty > 0
 
 ),
 

@@ -10,7 +10,7 @@ renamed as (
 
     select
         ---------- ids
-        cast("time" as date) as rate_date,
+        cast(time as date) as rate_date,
 
         ---------- attributes
         cast(stat_code as varchar) as stat_code,
@@ -23,7 +23,7 @@ renamed as (
         ---------- lineage
         cast(source_file as varchar) as source_file,
         cast(file_sha256 as varchar) as file_sha256,
-        cast("row_number" as integer) as source_row_number,
+        cast(row_number as integer) as source_row_number,
         cast(ingested_at as timestamp) as ingested_at
 
     from source

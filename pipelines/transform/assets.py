@@ -1,0 +1,206 @@
+"""The dbt models as Dagster assets, in three ops that never form a cycle.
+
+* ``krx_dbt_foundation``: the unpartitioned models and seeds the incremental models read
+  (staging views, calendar, regimes, index memberships), rebuilt on every run;
+* ``krx_dbt_incremental``: the incremental models (facts and per-ticker-day marts), partitioned
+  by KRX session; a run rebuilds exactly its half-open window ``[start, end)`` and a multi-session
+  backfill is one dbt invocation (``BackfillPolicy.single_run``);
+* ``krx_dbt_rollups``: everything downstream of them (market totals, residuals, weekly returns,
+  the securities SCD2), rebuilt on every run from small inputs.
+
+All three run ``dbt build`` (so dbt tests become asset checks) in the DuckDB pool.
+"""
+
+import datetime as dt
+import json
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
+
+from pipelines import settings
+from pipelines.partitions import DUCKDB_POOL, session_backfill, session_partitions, window_dates
+from pipelines.transform.project import DBT_EXECUTABLE, dbt_environment, krx_dbt_project
+
+INCREMENTAL_SELECTOR = "config.materialized:incremental"
+#: Materializations whose row count is cheap to read after a run (views are not counted).
+COUNTED_MATERIALIZATIONS = frozenset({"table", "incremental", "seed"})
+
+
+class DbtConfig(dg.Config):
+    """Run configuration of the dbt ops."""
+
+    full_refresh: bool = False
+
+
+def build_dbt_args(window: tuple[dt.date, dt.date] | None, full_refresh: bool = False) -> list[str]:
+    """The dbt command of one op run.
+
+    ``window`` is the half-open session window ``[start, end)`` of a partitioned run; it becomes
+    ``--vars {"min_date": start, "max_date": end}`` (ISO dates) that the incremental models and
+    their grain tests filter on. A full refresh rebuilds every incremental model from all raw
+    data, so it drops the window.
+    """
+    args = ["build"]
+    if full_refresh:
+        return [*args, "--full-refresh"]
+    if window is not None:
+        start, end = window
+        if not start < end:
+            raise ValueError(f"empty dbt window: {start} .. {end} (expected start < end)")
+        dbt_vars = {"min_date": start.isoformat(), "max_date": end.isoformat()}
+        args += ["--vars", json.dumps(dbt_vars)]
+    return args
+
+
+class KrxDagsterDbtTranslator(DagsterDbtTranslator):
+    """Models and seeds are keyed ``[schema, name]`` and grouped by schema (staging,
+    intermediate, marts, seeds); sources keep the default ``[source, table]`` = ``["raw", table]``,
+    the keys of the raw assets."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        if dbt_resource_props["resource_type"] in ("model", "seed", "snapshot"):
+            name = dbt_resource_props.get("alias") or dbt_resource_props["name"]
+            return dg.AssetKey([dbt_resource_props["schema"], name])
+        return super().get_asset_key(dbt_resource_props)
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        if dbt_resource_props["resource_type"] in ("model", "seed", "snapshot"):
+            return dbt_resource_props["schema"]
+        return super().get_group_name(dbt_resource_props)
+
+
+TRANSLATOR = KrxDagsterDbtTranslator()
+
+
+def dbt_resource() -> DbtCliResource:
+    """The dbt CLI resource: the project's dbt, next to this interpreter."""
+    dbt_environment()
+    return DbtCliResource(project_dir=krx_dbt_project, dbt_executable=str(DBT_EXECUTABLE))
+
+
+MARKET_MART_ID = "model.krx_short.fct_market_short_balances"
+
+
+def _after_run_metadata(
+    manifest: Mapping[str, Any], unique_ids: list[str]
+) -> dict[str, dict[str, Any]]:
+    """Metadata read with one short-lived connection once dbt has exited (dbt holds the DuckDB
+    file while it runs): row counts of the built tables, and the chart of the market mart."""
+    from pipelines.charts import market_chart_metadata
+    from pipelines.resources import connect
+
+    nodes = manifest.get("nodes", {})
+    relations = {
+        uid: (nodes[uid]["schema"], nodes[uid].get("alias") or nodes[uid]["name"])
+        for uid in unique_ids
+        if uid in nodes and nodes[uid]["config"].get("materialized") in COUNTED_MATERIALIZATIONS
+    }
+    if not relations:
+        return {}
+    metadata: dict[str, dict[str, Any]] = {}
+    with connect(settings.duckdb_path(), read_only=True, lock_timeout_s=10.0) as con:
+        for uid, (schema, name) in relations.items():
+            row = con.execute(f'select count(*) from "{schema}"."{name}"').fetchone()
+            metadata[uid] = {"dagster/row_count": int(row[0]) if row else 0}
+        if MARKET_MART_ID in metadata:
+            metadata[MARKET_MART_ID].update(
+                market_chart_metadata(con, settings.WAREHOUSE_DIR / "charts")
+            )
+    return metadata
+
+
+def _unique_id(event: Any) -> str | None:
+    value = getattr(event, "metadata", {}).get("unique_id")
+    return getattr(value, "text", value)
+
+
+def run_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, args: list[str]) -> Iterator:
+    """Run one dbt command for the op's selection and yield its Dagster events.
+
+    The artifacts go to a temporary target folder, removed afterwards (dagster-dbt would leave
+    one folder per invocation under ``dbt_project/target``). Events are collected until dbt exits
+    and then yielded with ``dagster/row_count`` for tables; when dbt fails (an error in a model
+    or an error-severity test) the events it produced are still yielded before the error.
+    """
+    dbt_environment()
+    context.log.info(f"dbt {' '.join(args)}")
+    with tempfile.TemporaryDirectory(prefix="krx-dbt-") as tmp:
+        invocation = dbt.cli(args, context=context, target_path=Path(tmp) / "target")
+        events: list[Any] = []
+        failure: BaseException | None = None
+        try:
+            for event in invocation.stream():
+                events.append(event)
+        except Exception as exc:  # dbt exited non-zero; report what it did first
+            failure = exc
+        materialized = [
+            uid
+            for e in events
+            if isinstance(e, dg.Output | dg.AssetMaterialization) and (uid := _unique_id(e))
+        ]
+        try:
+            extra = _after_run_metadata(invocation.manifest, materialized)
+        except Exception as exc:  # metadata is a nicety: never fail the run for it
+            context.log.warning(f"row counts and chart unavailable: {exc}")
+            extra = {}
+        for event in events:
+            uid = (
+                _unique_id(event)
+                if isinstance(event, dg.Output | dg.AssetMaterialization)
+                else None
+            )
+            if uid in extra:
+                event = event.with_metadata({**event.metadata, **extra[uid]})
+            yield event
+        if failure is not None:
+            raise failure
+
+
+@dbt_assets(
+    manifest=krx_dbt_project.manifest_path,
+    project=krx_dbt_project,
+    select=f"+{INCREMENTAL_SELECTOR}",
+    exclude=INCREMENTAL_SELECTOR,
+    name="krx_dbt_foundation",
+    dagster_dbt_translator=TRANSLATOR,
+    pool=DUCKDB_POOL,
+)
+def krx_dbt_foundation(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtConfig):
+    """Staging views, calendar, regimes and memberships: what the incremental models read."""
+    yield from run_dbt(context, dbt, build_dbt_args(None, config.full_refresh))
+
+
+@dbt_assets(
+    manifest=krx_dbt_project.manifest_path,
+    project=krx_dbt_project,
+    select=INCREMENTAL_SELECTOR,
+    name="krx_dbt_incremental",
+    dagster_dbt_translator=TRANSLATOR,
+    partitions_def=session_partitions,
+    backfill_policy=session_backfill,
+    pool=DUCKDB_POOL,
+)
+def krx_dbt_incremental(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtConfig):
+    """Facts and per-ticker-day marts for the run's session window (delete+insert by date)."""
+    window = window_dates(context.partition_time_window)
+    yield from run_dbt(context, dbt, build_dbt_args(window, config.full_refresh))
+
+
+@dbt_assets(
+    manifest=krx_dbt_project.manifest_path,
+    project=krx_dbt_project,
+    exclude=f"+{INCREMENTAL_SELECTOR}",
+    name="krx_dbt_rollups",
+    dagster_dbt_translator=TRANSLATOR,
+    pool=DUCKDB_POOL,
+)
+def krx_dbt_rollups(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtConfig):
+    """Market totals, post-exclusion residuals, weekly returns and the securities dimension."""
+    yield from run_dbt(context, dbt, build_dbt_args(None, config.full_refresh))
+
+
+dbt_asset_defs = [krx_dbt_foundation, krx_dbt_incremental, krx_dbt_rollups]
