@@ -13,9 +13,7 @@ All three run ``dbt build`` (so dbt tests become asset checks) in the DuckDB poo
 
 import datetime as dt
 import json
-import tempfile
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -121,43 +119,45 @@ def _unique_id(event: Any) -> str | None:
 def run_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, args: list[str]) -> Iterator:
     """Run one dbt command for the op's selection and yield its Dagster events.
 
-    The artifacts go to a temporary target folder, removed afterwards (dagster-dbt would leave
-    one folder per invocation under ``dbt_project/target``). Events are collected until dbt exits
+    The artifacts go to ``dbt_project/target/ops/<op>``. Events are collected until dbt exits
     and then yielded with ``dagster/row_count`` for tables; when dbt fails (an error in a model
     or an error-severity test) the events it produced are still yielded before the error.
     """
     dbt_environment()
     context.log.info(f"dbt {' '.join(args)}")
-    with tempfile.TemporaryDirectory(prefix="krx-dbt-") as tmp:
-        invocation = dbt.cli(args, context=context, target_path=Path(tmp) / "target")
-        events: list[Any] = []
-        failure: BaseException | None = None
-        try:
-            for event in invocation.stream():
-                events.append(event)
-        except Exception as exc:  # dbt exited non-zero; report what it did first
-            failure = exc
-        materialized = [
-            uid
-            for e in events
-            if isinstance(e, dg.Output | dg.AssetMaterialization) and (uid := _unique_id(e))
-        ]
-        try:
-            extra = _after_run_metadata(invocation.manifest, materialized)
-        except Exception as exc:  # metadata is a nicety: never fail the run for it
-            context.log.warning(f"row counts and chart unavailable: {exc}")
-            extra = {}
-        for event in events:
-            uid = (
-                _unique_id(event)
-                if isinstance(event, dg.Output | dg.AssetMaterialization)
-                else None
-            )
-            if uid in extra:
-                event = event.with_metadata({**event.metadata, **extra[uid]})
-            yield event
-        if failure is not None:
-            raise failure
+    # One stable target folder per op: dbt's partial parsing reuses the previous parse (a fresh
+    # folder per invocation, dagster-dbt's default, re-parses the project every time and leaves
+    # a folder behind). The DuckDB pool runs one dbt op at a time, so folders are never shared.
+    target = krx_dbt_project.project_dir / "target" / "ops" / context.op_def.name
+    invocation = dbt.cli(args, context=context, target_path=target)
+    events: list[Any] = []
+    failure: BaseException | None = None
+    try:
+        for event in invocation.stream():
+            events.append(event)
+    except Exception as exc:  # dbt exited non-zero; report what it did first
+        failure = exc
+    materialized = [
+        uid
+        for e in events
+        if isinstance(e, dg.Output | dg.AssetMaterialization) and (uid := _unique_id(e))
+    ]
+    try:
+        extra = _after_run_metadata(invocation.manifest, materialized)
+    except Exception as exc:  # metadata is a nicety: never fail the run for it
+        context.log.warning(f"row counts and chart unavailable: {exc}")
+        extra = {}
+    for event in events:
+        uid = (
+            _unique_id(event)
+            if isinstance(event, dg.Output | dg.AssetMaterialization)
+            else None
+        )
+        if uid in extra:
+            event = event.with_metadata({**event.metadata, **extra[uid]})
+        yield event
+    if failure is not None:
+        raise failure
 
 
 @dbt_assets(
