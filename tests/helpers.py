@@ -21,17 +21,28 @@ def records(path: Path) -> list[dict]:
     return body["StatisticSearch"]["row"]
 
 
-def table_checksums(con, exclude: tuple[str, ...] = ("raw.rejected_rows",)) -> dict[str, tuple]:
-    """(row count, order-independent content hash) of every table and view in the warehouse."""
-    tables = con.execute(
-        "select table_schema || '.' || table_name from information_schema.tables "
-        "where table_catalog = current_database() order by 1"
+#: Columns that record when a row was written, not what it holds.
+LOAD_TIMES = ("ingested_at", "loaded_at", "rejected_at")
+
+
+def table_checksums(
+    con,
+    exclude: tuple[str, ...] = ("raw.rejected_rows",),
+    ignore_columns: tuple[str, ...] = (),
+) -> dict[str, tuple]:
+    """(row count, order-independent content hash) of every table and view in the warehouse,
+    leaving out ``ignore_columns`` (e.g. load timestamps)."""
+    columns = con.execute(
+        "select table_schema || '.' || table_name, list(column_name order by ordinal_position) "
+        "from information_schema.columns where table_catalog = current_database() "
+        "group by 1 order by 1"
     ).fetchall()
     sums = {}
-    for (name,) in tables:
+    for name, names in columns:
         if name in exclude:
             continue
+        kept = ", ".join(f'"{c}"' for c in names if c not in ignore_columns)
         sums[name] = con.execute(
-            f"select count(*), coalesce(sum(hash(t)), 0) from {name} t"
+            f"select count(*), coalesce(sum(hash({kept})), 0) from {name}"
         ).fetchone()
     return sums
