@@ -143,9 +143,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if getattr(args, "start", None) and getattr(args, "end", None) and args.end < args.start:
-        build_parser().error("--end is before --start")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    start, end = getattr(args, "start", None), getattr(args, "end", None)
+    if args.command == "export" and (start is None) != (end is None):
+        parser.error("export takes both --start and --end, or neither")
+    if start and end and end < start:
+        parser.error("--end is before --start")
     settings.export_environment()
     return args.func(args)
 

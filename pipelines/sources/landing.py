@@ -22,8 +22,12 @@ _DATE_LIKE = re.compile(r"^(\d{4})(?:-(\d{2})-(\d{2}))?")
 
 
 def _is_candidate(path: Path) -> bool:
+    """A regular file (never a link that could point outside the landing zone), not a hidden or
+    partial download."""
     name = path.name
-    return path.is_file() and not name.startswith(".") and not name.endswith((".tmp", ".part"))
+    if path.is_symlink() or not path.is_file():
+        return False
+    return not name.startswith(".") and not name.endswith((".tmp", ".part"))
 
 
 def _overlaps(relpath: str, window: tuple[dt.date, dt.date]) -> bool:

@@ -1,0 +1,74 @@
+"""Input from outside (paths, dates, partition windows) is validated before it reaches the
+filesystem or SQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+
+import pytest
+
+from pipelines.cli import main
+from pipelines.sources.datasets import PathError, parse_landing_path
+from pipelines.sources.landing import discover
+from pipelines.transform.assets import build_dbt_args
+from tests.helpers import REAL_LANDING
+
+
+@pytest.mark.parametrize(
+    "relpath",
+    [
+        "../krx/short_balance/KOSPI/2021-01-27.json",
+        "/etc/krx/short_balance/KOSPI/2021-01-27.json",
+        "krx/short_balance/KOSPI/../../../../etc/passwd",
+        "krx/short_balance/KOSPI/2021-01-27.json; drop table raw.krx_short_balance",
+        "krx/short_balance/KOSPI/2021-01-27'.json",
+        "krx/short_balance/KOSPI/2021-02-30.json",
+        "krx/short_balance/kospi/2021-01-27.json",
+        "krx/short_balance/2021-01-27.json",
+        "krx/short_balance/KOSPI/extra/2021-01-27.json",
+        "krx/index_ohlcv/KOSPI/2021-01-27.json",
+        "krx/securities/KOSPI/2026-01-25.json",
+        "krx/unknown/KOSPI/2021-01-27.json",
+    ],
+)
+def test_landing_paths_outside_the_layout_are_refused(relpath):
+    with pytest.raises(PathError):
+        parse_landing_path(relpath)
+
+
+def test_discovery_skips_links_hidden_and_partial_files(tmp_path):
+    root = tmp_path / "landing"
+    shutil.copytree(REAL_LANDING, root)
+    folder = root / "krx/short_balance/KOSPI"
+    outside = tmp_path / "secret.json"
+    outside.write_text("{}")
+    (folder / "2021-01-28.json").symlink_to(outside)
+    (folder / ".2021-01-29.json.1234.tmp").write_text("{}")
+    (folder / "2021-01-29.json.part").write_text("{}")
+    found = discover(root, datasets=["short_balance"])
+    assert found == ["krx/short_balance/KOSPI/2021-01-27.json"]
+
+
+def test_dbt_windows_are_iso_dates_only():
+    args = build_dbt_args((dt.date(2021, 1, 4), dt.date(2021, 1, 5)))
+    assert args == ["build", "--vars", '{"min_date": "2021-01-04", "max_date": "2021-01-05"}']
+    with pytest.raises(ValueError):
+        build_dbt_args((dt.date(2021, 1, 5), dt.date(2021, 1, 5)))
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["build", "--start", "2021-01-04'; drop table x; --", "--end", "2021-01-05"],
+        ["build", "--start", "2021-13-04", "--end", "2021-01-05"],
+        ["export", "--start", "2021-01-04"],
+        ["build", "--start", "2021-01-05", "--end", "2021-01-04"],
+        ["sample", "--start", "2021-01-04", "--end", "2021-01-05", "--scale", "huge"],
+    ],
+)
+def test_command_line_refuses_malformed_input(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert "error" in capsys.readouterr().err
