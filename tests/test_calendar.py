@@ -21,8 +21,12 @@ def test_known_sessions_and_closures():
 
 def test_rebalance_days_follow_the_second_thursday_expiry():
     days = calendar.rebalance_effective_sessions(dt.date(2019, 1, 1), dt.date(2026, 12, 31))
-    assert days[:4] == [dt.date(2019, 6, 14), dt.date(2019, 12, 13), dt.date(2020, 6, 12),
-                        dt.date(2020, 12, 11)]
+    assert days[:4] == [
+        dt.date(2019, 6, 14),
+        dt.date(2019, 12, 13),
+        dt.date(2020, 6, 12),
+        dt.date(2020, 12, 11),
+    ]
     # documented effective days: 2021-06-11, 2021-12-10, 2024-12-13 (each the day after expiry)
     assert {dt.date(2021, 6, 11), dt.date(2021, 12, 10), dt.date(2024, 12, 13)} <= set(days)
     assert len(days) == 16

@@ -8,8 +8,7 @@ its rows); its failures go to ``raw.rejected_rows``.
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,17 +16,12 @@ import orjson
 import polars as pl
 
 from pipelines.calendar import is_session
+from pipelines.faults import failpoint
 from pipelines.raw.tables import columns, create_raw_schema
-from pipelines.sources.datasets import DATASETS, Period
+from pipelines.sources.datasets import Period
 from pipelines.sources.landing import discover
-from pipelines.sources.reader import (
-    Failure,
-    FileRejected,
-    RawFile,
-    describe_rejection,
-    file_sha256,
-    parse_file,
-)
+from pipelines.sources.pool import read_many
+from pipelines.sources.reader import Failure, FileRejected, RawFile, describe_rejection
 from pipelines.validation.validate import validate_batch
 
 Window = tuple[dt.date, dt.date]  # half-open: start <= day < end
@@ -148,67 +142,129 @@ def _already_loaded(con, relpaths: list[str]) -> dict[str, str]:
     return dict(rows)
 
 
+#: Rows validated and inserted at a time. A long window is loaded in batches of whole files, so
+#: memory stays bounded and a file is still all or nothing.
+BATCH_ROWS = 500_000
+
+
+@dataclass
+class _Screen:
+    """What is known before any file is read: the files already loaded (path -> sha256), the
+    securities master's markets, the duplicate requests and the run's window."""
+
+    known: dict[str, str]
+    markets: dict[str, str]
+    duplicates: dict[str, str]
+    window: Window | None
+
+    def failures(self, raw: RawFile) -> list[Failure]:
+        """File-level rules checked before the rows are validated."""
+        failures = _file_checks(raw, self.window) + _market_folder_check(raw, self.markets)
+        if raw.relpath in self.duplicates:
+            failures.append(
+                Failure(
+                    None,
+                    None,
+                    f"duplicate_request: {self.duplicates[raw.relpath]} holds the same request",
+                )
+            )
+        return failures
+
+
 def load_files(
     con, root: Path, relpaths: Iterable[str], *, window: Window | None = None
 ) -> LoadReport:
-    """Validate and load ``relpaths`` (relative to the landing ``root``) in one transaction."""
+    """Validate and load ``relpaths`` (relative to the landing ``root``).
+
+    A load of up to ``BATCH_ROWS`` rows is one transaction. A longer one commits batch by batch
+    (DuckDB holds an open transaction's appends in memory): every file is still loaded whole or
+    not at all, and a load interrupted halfway keeps the batches it committed, which a re-run
+    then skips as unchanged. Rejections are recorded with the last batch.
+    """
     create_raw_schema(con)
     relpaths = sorted(set(relpaths))
     known = _already_loaded(con, relpaths)
-    markets = _master_markets(con)
-    duplicates = _duplicate_requests(con, relpaths)
+    screen = _Screen(known, _master_markets(con), _duplicate_requests(con, relpaths), window)
     report = LoadReport()
-    batches: dict[str, list[RawFile]] = defaultdict(list)
-    for relpath in relpaths:
-        data = (root / relpath).read_bytes()
-        sha = file_sha256(data)
-        if known.get(relpath) == sha:
-            report.unchanged.append(relpath)
-            continue
-        try:
-            raw = parse_file(relpath, data, sha)
-        except FileRejected as exc:
-            report.rejected[relpath] = exc
-            continue
-        failures = _file_checks(raw, window) + _market_folder_check(raw, markets)
-        if relpath in duplicates:
-            failures.append(
-                Failure(
-                    None, None, f"duplicate_request: {duplicates[relpath]} holds the same request"
-                )
-            )
-        if failures:
-            report.rejected[relpath] = FileRejected(relpath, raw.dataset.name, sha, failures)
-            continue
-        batches[raw.dataset.name].append(raw)
-
+    invalid: dict[str, FileRejected] = {}  # rows failed validation (reported after the rest)
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     con.execute("begin transaction")
     try:
-        for name, files in batches.items():
-            result = validate_batch(DATASETS[name], files)
-            for index, failures in result.failures.items():
-                raw = files[index]
-                report.rejected[raw.relpath] = FileRejected(raw.relpath, name, raw.sha256, failures)
-            passed = result.passed()
-            if passed:
-                _insert(
-                    con,
-                    result.dataset,
-                    [files[i] for i in passed],
-                    result.typed,
-                    passed,
-                    known,
-                    now,
-                )
-                for i in passed:
-                    report.loaded[files[i].relpath] = files[i].frame.height
+        for number, files in enumerate(_batches(root, relpaths, screen, report)):
+            if number:
+                con.execute("commit")
+                con.execute("begin transaction")
+            _load_batch(con, files, known, now, report, invalid)
+        report.rejected.update(invalid)
         _record_rejections(con, report.rejected.values(), now)
+        failpoint("raw-before-commit")
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
         raise
     return report
+
+
+def _screened(
+    result: RawFile | FileRejected | None, relpath: str, screen: _Screen, report: LoadReport
+) -> RawFile | None:
+    """The file to validate, or None (and a note in ``report``) when it is unchanged or
+    rejected before its rows are validated."""
+    if result is None:
+        report.unchanged.append(relpath)
+        return None
+    if isinstance(result, FileRejected):
+        report.rejected[relpath] = result
+        return None
+    failures = screen.failures(result)
+    if failures:
+        report.rejected[relpath] = FileRejected(
+            relpath, result.dataset.name, result.sha256, failures
+        )
+        return None
+    return result
+
+
+def _batches(
+    root: Path, relpaths: list[str], screen: _Screen, report: LoadReport
+) -> Iterator[list[RawFile]]:
+    """The readable files of ``relpaths`` (sorted, so grouped by dataset) in batches of one
+    dataset and about ``BATCH_ROWS`` rows; long loads are read by worker processes."""
+    batch: list[RawFile] = []
+    rows = 0
+    for relpath, result in read_many(root, relpaths, screen.known):
+        raw = _screened(result, relpath, screen, report)
+        if raw is None:
+            continue
+        if batch and (raw.dataset.name != batch[0].dataset.name or rows >= BATCH_ROWS):
+            yield batch
+            batch, rows = [], 0
+        batch.append(raw)
+        rows += raw.frame.height
+    if batch:
+        yield batch
+
+
+def _load_batch(
+    con,
+    files: list[RawFile],
+    known: dict[str, str],
+    now: dt.datetime,
+    report: LoadReport,
+    invalid: dict[str, FileRejected],
+) -> None:
+    """Validate one batch of files of one dataset and insert the files whose rows all pass."""
+    dataset = files[0].dataset
+    result = validate_batch(dataset, files)
+    for index, failures in result.failures.items():
+        raw = files[index]
+        invalid[raw.relpath] = FileRejected(raw.relpath, dataset.name, raw.sha256, failures)
+    passed = result.passed()
+    if not passed:
+        return
+    _insert(con, dataset, [files[i] for i in passed], result.typed, passed, known, now)
+    for i in passed:
+        report.loaded[files[i].relpath] = files[i].frame.height
 
 
 def _insert(

@@ -12,6 +12,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 from pathlib import PurePosixPath
 
 
@@ -369,12 +370,19 @@ class LandingFile:
     def file_date(self) -> dt.date | None:
         return None if self.dataset.period is Period.YEAR else self.period_start
 
+    def __reduce__(self):
+        """Pickled as its path and parsed again on the other side, so a file read in a worker
+        process refers to the very ``Dataset`` objects of ``DATASETS``."""
+        return parse_landing_path, (self.relpath,)
 
+
+@lru_cache(maxsize=1 << 16)
 def parse_landing_path(relpath: str) -> LandingFile:
     """Parse ``krx/short_balance/KOSPI/2021-01-27.json`` into its identity, or raise PathError.
 
     Only names that match the layout exactly are accepted, so nothing from outside reaches SQL
-    or the filesystem unvalidated.
+    or the filesystem unvalidated. Results are cached: discovery, the sensor and the loader
+    parse the same few thousand paths again and again (errors are not cached).
     """
     path = PurePosixPath(relpath)
     if path.is_absolute() or ".." in path.parts:

@@ -170,11 +170,7 @@ def run_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, args: list[s
         context.log.warning(f"row counts and chart unavailable: {exc}")
         extra = {}
     for event in events:
-        uid = (
-            _unique_id(event)
-            if isinstance(event, dg.Output | dg.AssetMaterialization)
-            else None
-        )
+        uid = _unique_id(event) if isinstance(event, dg.Output | dg.AssetMaterialization) else None
         if uid in extra:
             event = event.with_metadata({**event.metadata, **extra[uid]})
         yield event

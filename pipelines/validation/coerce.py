@@ -10,6 +10,8 @@ MISSING = ("-", "")
 _INT = r"^-?(\d{1,3}(,\d{3})+|\d+)$"
 _FLOAT = r"^-?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?$"
 _DATE = r"^(\d{4}/\d{2}/\d{2}|\d{4}-\d{2}-\d{2}|\d{8})$"
+_TOO_BIG = "integer_overflow: outside the 64-bit range"
+_PARSED = (Kind.INT, Kind.FLOAT, Kind.DATE)
 
 #: Columns every failure frame carries.
 FAILURE_COLUMNS = ("_file", "_row_number", "column", "check", "value")
@@ -30,37 +32,58 @@ def _typed(kind: Kind, raw: pl.Expr) -> tuple[pl.Expr, pl.Expr, str]:
     return raw, pl.lit(True), ""
 
 
+def _check_column(source: str) -> str:
+    return f"_check_{source}"
+
+
 def coerce(dataset: Dataset, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Type the source columns of ``frame`` (named by source field) into raw columns (lower
-    case). Returns the typed frame and one failure row per value that did not parse."""
-    typed, failures = [], []
+    case). Returns the typed frame and one failure row per value that did not parse.
+
+    One pass computes every typed column and, per parsed column, the rule a value breaks (null
+    when it parses); the failure rows are gathered afterwards only for columns that have any.
+    """
+    typed, checks = [], []
     for f in dataset.fields:
         raw = pl.col(f.source)
         missing = raw.is_null() | raw.is_in(MISSING)
         value, format_ok, rule = _typed(f.kind, raw)
         typed.append(pl.when(missing).then(None).otherwise(value).alias(f.column))
-        if f.kind in (Kind.INT, Kind.FLOAT, Kind.DATE):
-            bad_format = ~missing & ~format_ok
-            overflow = ~missing & format_ok & value.is_null()
-            too_big = "integer_overflow: outside the 64-bit range"
-            checks = pl.when(bad_format).then(pl.lit(rule)).when(overflow)
-            check = checks.then(pl.lit(too_big if f.kind is Kind.INT else rule))
-            failures.append(
-                frame.lazy()
-                .filter(bad_format | overflow)
-                .select(
-                    pl.col("_file"),
-                    pl.col("_row_number"),
-                    pl.lit(f.source).alias("column"),
-                    check.alias("check"),
-                    raw.alias("value"),
-                )
+        if f.kind in _PARSED:
+            overflow_rule = _TOO_BIG if f.kind is Kind.INT else rule
+            checks.append(
+                pl.when(missing)
+                .then(None)
+                .when(~format_ok)
+                .then(pl.lit(rule))
+                .when(value.is_null())
+                .then(pl.lit(overflow_rule))
+                .alias(_check_column(f.source))
             )
     context = [c for c in frame.columns if c.startswith("_") or c not in dataset.field_by_source]
-    out = frame.lazy().select(*[pl.col(c) for c in context], *typed)
+    out = frame.lazy().select(*[pl.col(c) for c in context], *typed, *checks).collect()
+    failures = [
+        _failures(frame, out, f.source)
+        for f in dataset.fields
+        if f.kind in _PARSED and out.get_column(_check_column(f.source)).null_count() < out.height
+    ]
     failure_frame = (
-        pl.concat(failures).collect()
+        pl.concat(failures)
         if failures
         else pl.DataFrame(schema={c: pl.Utf8 for c in FAILURE_COLUMNS})
     )
-    return out.collect(), failure_frame
+    return out.drop([_check_column(f.source) for f in dataset.fields if f.kind in _PARSED]), (
+        failure_frame
+    )
+
+
+def _failures(frame: pl.DataFrame, out: pl.DataFrame, source: str) -> pl.DataFrame:
+    """The failure rows of one source column: file, row, column, broken rule, source value."""
+    check = out.get_column(_check_column(source))
+    return frame.filter(check.is_not_null()).select(
+        pl.col("_file"),
+        pl.col("_row_number"),
+        pl.lit(source).alias("column"),
+        check.filter(check.is_not_null()).alias("check"),
+        pl.col(source).alias("value"),
+    )

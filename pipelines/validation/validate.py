@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
+import numpy as np
 import pandera.polars as pa
 import polars as pl
 
 from pipelines.sources.datasets import Dataset
-from pipelines.sources.reader import ROW_NUMBER, Failure, RawFile
+from pipelines.sources.reader import Failure, RawFile
 from pipelines.validation.coerce import coerce
 from pipelines.validation.schemas import rule_id, schema_for
 
@@ -28,23 +29,35 @@ class BatchResult:
 
 
 def _batch_frame(files: list[RawFile]) -> pl.DataFrame:
-    frames = []
-    for index, raw in enumerate(files):
-        landing = raw.landing
-        identity = []
-        if raw.dataset.file_date_column:
-            identity.append(pl.lit(landing.period_start).alias(raw.dataset.file_date_column))
-        if raw.dataset.segment_column:
-            identity.append(pl.lit(landing.segment).alias(raw.dataset.segment_column))
-        frames.append(
-            raw.frame.rename({ROW_NUMBER: "_row_number"}).with_columns(
-                pl.lit(index, dtype=pl.Int32).alias("_file"),
-                pl.lit(landing.period_start).alias("_period_start"),
-                pl.lit(landing.period_end).alias("_period_end"),
-                *identity,
-            )
-        )
-    return pl.concat(frames, how="vertical") if frames else pl.DataFrame()
+    """The rows of ``files`` stacked, with ``_file`` (index into ``files``), ``_row_number``
+    (1-based within the file), the dates the file's name covers and its identity columns."""
+    if not files:
+        return pl.DataFrame()
+    dataset = files[0].dataset
+    heights = np.array([raw.frame.height for raw in files], dtype=np.int64)
+    per_file = {
+        "_file": pl.Series(range(len(files)), dtype=pl.Int32),
+        "_period_start": pl.Series([raw.landing.period_start for raw in files], dtype=pl.Date),
+        "_period_end": pl.Series([raw.landing.period_end for raw in files], dtype=pl.Date),
+    }
+    if dataset.file_date_column:
+        dates = [raw.landing.period_start for raw in files]
+        per_file[dataset.file_date_column] = pl.Series(dates, dtype=pl.Date)
+    if dataset.segment_column:
+        segments = [raw.landing.segment for raw in files]
+        per_file[dataset.segment_column] = pl.Series(segments, dtype=pl.Utf8)
+    file_of_row = np.repeat(np.arange(len(files)), heights)
+    first_row = np.repeat(np.cumsum(heights) - heights, heights)
+    row_number = np.arange(1, int(heights.sum()) + 1) - first_row
+    rows = pl.concat([raw.frame for raw in files], how="vertical")
+    return pl.concat(
+        [
+            rows,
+            pl.DataFrame(per_file)[file_of_row],
+            pl.DataFrame({"_row_number": pl.Series(row_number, dtype=pl.Int32)}),
+        ],
+        how="horizontal",
+    )
 
 
 def validate_batch(dataset: Dataset, files: list[RawFile]) -> BatchResult:
