@@ -1,12 +1,3 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='trade_date',
-        on_schema_change='append_new_columns',
-    )
-}}
-
 with
 
 balance_tickers as (
