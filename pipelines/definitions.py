@@ -6,6 +6,7 @@ import dagster as dg
 
 from pipelines import settings
 from pipelines.assets.exports import build_export_asset
+from pipelines.assets.fetch import krx_fetch
 from pipelines.assets.freshness import freshness_checks
 from pipelines.assets.raw import raw_assets
 from pipelines.jobs import build_job
@@ -26,7 +27,7 @@ mart_keys = [
 defs = dg.Definitions(
     assets=[*raw_assets, *dbt_asset_defs, build_export_asset(mart_keys)],
     asset_checks=freshness_checks,
-    jobs=[build_job],
+    jobs=[build_job, krx_fetch],
     schedules=[evening_schedule],
     sensors=[landing_sensor, check_failure_alerts, run_failure_alerts],
     resources={

@@ -571,3 +571,42 @@ def test_ecos_without_key(fake, tmp_path):
     report = run(fake, tmp_path, D(2021, 1, 4), D(2021, 1, 5), ["usdkrw"])
     assert "ECOS_API_KEY is not set" in report.failed[0].reason
     assert fake.seen == []
+
+
+def test_fetch_job_runs_the_same_fetch_in_dagster(fake, tmp_path, monkeypatch):
+
+    from pipelines.assets.fetch import krx_fetch
+    from pipelines.resources import LandingZone
+
+    monkeypatch.setenv("KRX_PORTAL_URL", fake.url)
+    run_config = {
+        "ops": {
+            "fetch_landing_files": {
+                "config": {
+                    "start": "2021-01-25",
+                    "end": "2021-01-27",
+                    "datasets": ["short_balance"],
+                    "min_interval_s": 0.0,
+                }
+            }
+        }
+    }
+    result = krx_fetch.execute_in_process(
+        run_config=run_config, resources={"landing": LandingZone(root=str(tmp_path))}
+    )
+    assert result.success
+    expected = [
+        f"krx/short_balance/{m}/2021-01-{d}.json" for d in (25, 26, 27) for m in ("KOSDAQ", "KOSPI")
+    ]
+    assert files_under(tmp_path) == sorted(expected)
+    kospi = tmp_path / "krx/short_balance/KOSPI/2021-01-27.json"
+    assert (
+        kospi.read_bytes()
+        == (REAL / "landing/krx/short_balance/KOSPI/2021-01-27.json").read_bytes()
+    )
+
+    fake.seen.clear()  # a second run finds every file present and asks for nothing
+    again = krx_fetch.execute_in_process(
+        run_config=run_config, resources={"landing": LandingZone(root=str(tmp_path))}
+    )
+    assert again.success and fake.seen == []
