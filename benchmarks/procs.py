@@ -1,0 +1,137 @@
+"""Run one measurement in a fresh process: wall time and peak memory of its whole process tree."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from measures import RESULT_PREFIX
+
+SAMPLE_INTERVAL_S = 0.1
+
+
+@dataclass
+class Measured:
+    """What one measured process did."""
+
+    wall_s: float
+    returncode: int
+    peak_tree_rss_mb: float  # highest sum of RSS over the process and its descendants (sampled)
+    max_rss_mb: float  # highest RSS of any single process of the tree (kernel, exact)
+    result: dict = field(default_factory=dict)  # the BENCH-RESULT line, if any
+    log: Path | None = None
+    started_at: dt.datetime | None = None  # wall clock when the process was started
+
+    @property
+    def peak_rss_mb(self) -> float:
+        """The figure compared with memory targets: the larger of the two."""
+        return max(self.peak_tree_rss_mb, self.max_rss_mb)
+
+
+def _children() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(entry.path, "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
+        tree.setdefault(ppid, []).append(int(entry.name))
+    return tree
+
+
+def _rss_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def tree_rss_mb(root_pid: int) -> float:
+    """Current RSS of ``root_pid`` and all its descendants, in MiB."""
+    tree = _children()
+    total, stack = 0, [root_pid]
+    while stack:
+        pid = stack.pop()
+        total += _rss_kb(pid)
+        stack.extend(tree.get(pid, ()))
+    return total / 1024
+
+
+def run_measured(cmd: list[str], env: dict, log: Path, cwd: Path | None = None) -> Measured:
+    """Run ``cmd`` to completion; stdout and stderr go to ``log``."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    peak = 0.0
+    done = threading.Event()
+
+    with log.open("w") as out:
+        started_at = dt.datetime.now(dt.UTC).replace(microsecond=0, tzinfo=None)
+        started = time.perf_counter()
+        process = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+
+        def sample() -> None:
+            nonlocal peak
+            while not done.is_set():
+                peak = max(peak, tree_rss_mb(process.pid))
+                done.wait(SAMPLE_INTERVAL_S)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - started
+        done.set()
+        sampler.join()
+    process.returncode = os.waitstatus_to_exitcode(status)
+    result = {}
+    for line in log.read_text(errors="replace").splitlines():
+        if line.startswith(RESULT_PREFIX):
+            result = json.loads(line[len(RESULT_PREFIX) :])
+    return Measured(wall, process.returncode, peak, usage.ru_maxrss / 1024, result, log, started_at)
+
+
+_EVENT = re.compile(
+    r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) \+0000 - dagster - \w+ - \S+ - \S+ - \d+ - "
+    r"(?:(\S+) - )?(RUN_START|RUN_SUCCESS|RUN_FAILURE|STEP_START|STEP_SUCCESS|STEP_FAILURE) "
+)
+
+
+def dagster_timeline(measured: Measured) -> dict:
+    """Seconds before the run started (planning) and per step, from a Dagster run's log
+    (timestamps have a one-second resolution)."""
+    starts: dict[str, dt.datetime] = {}
+    ends: dict[str, dt.datetime] = {}
+    run_start = None
+    for line in measured.log.read_text(errors="replace").splitlines():
+        match = _EVENT.match(line)
+        if not match:
+            continue
+        when = dt.datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S")
+        step, kind = match.group(2), match.group(3)
+        if kind == "RUN_START":
+            run_start = run_start or when
+        elif kind == "STEP_START":
+            starts.setdefault(step, when)
+        elif kind in ("STEP_SUCCESS", "STEP_FAILURE"):
+            ends[step] = when
+    steps = {s: (ends[s] - starts[s]).total_seconds() for s in starts if s in ends}
+    timeline = {"steps_s": steps}
+    if run_start and measured.started_at:
+        timeline["before_run_start_s"] = (run_start - measured.started_at).total_seconds()
+    groups = {"raw_steps_s": "raw__", "dbt_steps_s": "krx_dbt_", "export_steps_s": "exports__"}
+    for name, prefix in groups.items():
+        timeline[name] = sum(
+            v for s, v in steps.items() if s.startswith(prefix) and not s.endswith("freshness")
+        )
+    return timeline
