@@ -28,6 +28,7 @@ class Measured:
     result: dict = field(default_factory=dict)  # the BENCH-RESULT line, if any
     log: Path | None = None
     started_at: dt.datetime | None = None  # wall clock when the process was started
+    largest_process: str = ""  # the process of the tree seen with the highest RSS (sampled)
 
     @property
     def peak_rss_mb(self) -> float:
@@ -59,21 +60,31 @@ def _rss_kb(pid: int) -> int:
     return 0
 
 
-def tree_rss_mb(root_pid: int) -> float:
-    """Current RSS of ``root_pid`` and all its descendants, in MiB."""
+def tree_rss_kb(root_pid: int) -> dict[int, int]:
+    """Current RSS (KiB) of ``root_pid`` and each of its descendants."""
     tree = _children()
-    total, stack = 0, [root_pid]
+    rss, stack = {}, [root_pid]
     while stack:
         pid = stack.pop()
-        total += _rss_kb(pid)
+        rss[pid] = _rss_kb(pid)
         stack.extend(tree.get(pid, ()))
-    return total / 1024
+    return rss
+
+
+def _command(pid: int) -> str:
+    try:
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return "?"
+    words = [Path(a.decode(errors="replace")).name for a in args[:4] if a]
+    return " ".join(words)[:80]
 
 
 def run_measured(cmd: list[str], env: dict, log: Path, cwd: Path | None = None) -> Measured:
     """Run ``cmd`` to completion; stdout and stderr go to ``log``."""
     log.parent.mkdir(parents=True, exist_ok=True)
     peak = 0.0
+    largest: tuple[int, str] = (0, "")
     done = threading.Event()
 
     with log.open("w") as out:
@@ -82,9 +93,13 @@ def run_measured(cmd: list[str], env: dict, log: Path, cwd: Path | None = None) 
         process = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
 
         def sample() -> None:
-            nonlocal peak
+            nonlocal peak, largest
             while not done.is_set():
-                peak = max(peak, tree_rss_mb(process.pid))
+                rss = tree_rss_kb(process.pid)
+                peak = max(peak, sum(rss.values()) / 1024)
+                pid, kb = max(rss.items(), key=lambda item: item[1])
+                if kb > largest[0]:
+                    largest = (kb, f"{_command(pid)} ({kb // 1024} MB)")
                 done.wait(SAMPLE_INTERVAL_S)
 
         sampler = threading.Thread(target=sample, daemon=True)
@@ -98,20 +113,23 @@ def run_measured(cmd: list[str], env: dict, log: Path, cwd: Path | None = None) 
     for line in log.read_text(errors="replace").splitlines():
         if line.startswith(RESULT_PREFIX):
             result = json.loads(line[len(RESULT_PREFIX) :])
-    return Measured(wall, process.returncode, peak, usage.ru_maxrss / 1024, result, log, started_at)
+    maxrss = usage.ru_maxrss / 1024
+    return Measured(wall, process.returncode, peak, maxrss, result, log, started_at, largest[1])
 
 
 _EVENT = re.compile(
     r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) \+0000 - dagster - \w+ - \S+ - \S+ - \d+ - "
-    r"(?:(\S+) - )?(RUN_START|RUN_SUCCESS|RUN_FAILURE|STEP_START|STEP_SUCCESS|STEP_FAILURE) "
+    r"(?:(\S+) - )?(RUN_START|STEP_START|STEP_SUCCESS|STEP_FAILURE|ASSET_MATERIALIZATION) "
 )
 
 
 def dagster_timeline(measured: Measured) -> dict:
     """Seconds before the run started (planning) and per step, from a Dagster run's log
-    (timestamps have a one-second resolution)."""
+    (timestamps have a one-second resolution). A step's time splits into its work (until its
+    first materialization event) and the events (one per asset and partition) after it."""
     starts: dict[str, dt.datetime] = {}
     ends: dict[str, dt.datetime] = {}
+    first_event: dict[str, dt.datetime] = {}
     run_start = None
     for line in measured.log.read_text(errors="replace").splitlines():
         match = _EVENT.match(line)
@@ -125,8 +143,11 @@ def dagster_timeline(measured: Measured) -> dict:
             starts.setdefault(step, when)
         elif kind in ("STEP_SUCCESS", "STEP_FAILURE"):
             ends[step] = when
+        elif kind == "ASSET_MATERIALIZATION":
+            first_event.setdefault(step, when)
     steps = {s: (ends[s] - starts[s]).total_seconds() for s in starts if s in ends}
-    timeline = {"steps_s": steps}
+    events = {s: (ends[s] - first_event[s]).total_seconds() for s in steps if s in first_event}
+    timeline = {"steps_s": steps, "events_s": events, "event_overhead_s": sum(events.values())}
     if run_start and measured.started_at:
         timeline["before_run_start_s"] = (run_start - measured.started_at).total_seconds()
     groups = {"raw_steps_s": "raw__", "dbt_steps_s": "krx_dbt_", "export_steps_s": "exports__"}

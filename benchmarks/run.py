@@ -130,6 +130,7 @@ class Bench:
             "peak_rss_mb": round(measured.peak_rss_mb),
             "peak_tree_rss_mb": round(measured.peak_tree_rss_mb),
             "max_rss_mb": round(measured.max_rss_mb),
+            "largest_process": measured.largest_process,
             "returncode": measured.returncode,
             "log": str(measured.log),
             **measured.result,
@@ -403,6 +404,7 @@ def _figure_notes(key: str, figure: dict) -> str:
         "raw_steps_s": "raw steps",
         "dbt_steps_s": "dbt steps",
         "export_steps_s": "export",
+        "event_overhead_s": "of which per-partition events",
     }
     for name, label in labels.items():
         if name in figure:

@@ -24,9 +24,14 @@ import threading
 from collections.abc import Iterable, Iterator
 from functools import partial
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from pipelines.sources.reader import FileRejected, RawFile, read_if_changed
+
+try:
+    import fcntl
+except ImportError:  # not on Windows
+    fcntl = None
 
 WORKERS_ENV = "KRX_LOAD_WORKERS"
 #: Loads of fewer bytes than this are read in process.
@@ -38,6 +43,7 @@ READ_AHEAD_PER_WORKER = 128
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 
 ReadResult = RawFile | FileRejected | None
+Answer = tuple[bool, Any]  # (True, ReadResult) or (False, the exception the worker raised)
 
 
 def default_workers() -> int:
@@ -119,7 +125,8 @@ class _Worker:
             stdout=subprocess.PIPE,
             env=env,
         )
-        self._answers: queue.Queue[bytes | None] = queue.Queue(maxsize=READ_AHEAD_PER_WORKER)
+        _widen_pipe(self.process.stdout)
+        self._answers: queue.Queue[Answer | None] = queue.Queue(maxsize=READ_AHEAD_PER_WORKER)
         self._stopped = threading.Event()
         self._drainer = threading.Thread(target=self._drain, daemon=True)
         self._drainer.start()
@@ -129,27 +136,31 @@ class _Worker:
         self.process.stdin.flush()
 
     def answer(self, relpath: str) -> ReadResult:
-        data = self._answers.get()
-        if data is None:
+        answer = self._answers.get()
+        if answer is None:
             code = self.process.wait()
             raise RuntimeError(f"reader process exited ({code}) before reading {relpath}")
-        ok, value = pickle.loads(data)
+        ok, value = answer
         if not ok:
             raise value
         return value
 
     def _drain(self) -> None:
+        """Read and unpickle answers as they come (mostly while the loader's thread is in
+        polars or DuckDB, which release the GIL)."""
         stream = self.process.stdout
         while True:
             header = stream.read(_HEADER)
-            data = stream.read(int.from_bytes(header, "little")) if len(header) == _HEADER else None
+            answer = None
+            if len(header) == _HEADER:
+                answer = pickle.loads(stream.read(int.from_bytes(header, "little")))
             while not self._stopped.is_set():
                 try:
-                    self._answers.put(data, timeout=0.1)
+                    self._answers.put(answer, timeout=0.1)
                     break
                 except queue.Full:
                     continue
-            if data is None or self._stopped.is_set():
+            if answer is None or self._stopped.is_set():
                 return
 
     def close(self) -> None:
@@ -167,6 +178,15 @@ class _Worker:
 
 
 _HEADER = 8  # bytes of the little-endian length before each answer
+_PIPE_BYTES = 1 << 20  # an answer (about 0.5 MB) fits the pipe: one read, no GIL ping-pong
+
+
+def _widen_pipe(stream) -> None:
+    """Grow the pipe's kernel buffer where the OS allows it (Linux ``F_SETPIPE_SZ``)."""
+    setpipe = getattr(fcntl, "F_SETPIPE_SZ", None) if fcntl else None
+    if setpipe is not None:
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(stream.fileno(), setpipe, _PIPE_BYTES)
 
 
 def _serve(root: Path, requests: BinaryIO, answers: BinaryIO) -> None:
