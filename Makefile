@@ -9,8 +9,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/warehouse/dagster
 export DO_NOT_TRACK := 1
-# one "planned" event per asset for a multi-session run (see pipelines/instance/__init__.py)
+# Dagster's bookkeeping for a multi-session run (see pipelines/instance/__init__.py)
 export DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS := true
+export DAGSTER_EVENT_BATCH_SIZE := 1000
 
 .PHONY: env demo test lint manifest dev clean
 
@@ -19,7 +20,7 @@ $(UV):
 	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
 
 $(BIN)/krx-short: $(UV) pyproject.toml uv.lock
-	$(UV) sync --frozen
+	$(UV) sync --frozen --compile-bytecode
 	@touch $@
 
 env: $(BIN)/krx-short

@@ -39,6 +39,12 @@ from pipelines.calendar import (
 from pipelines.raw.load import load_landing
 from pipelines.raw.tables import create_raw_schema, write_sessions
 from pipelines.regimes import REGIMES, regime_on
+from pipelines.transform.assets import (
+    WINDOW_ENV,
+    DbtCommand,
+    build_dbt_command,
+    window_environment,
+)
 from tests.helpers import REAL_LANDING, krx_int, records, table_checksums
 
 DBT = Path(sys.executable).parent / "dbt"
@@ -73,9 +79,10 @@ class DbtRun:
         return sorted(r["unique_id"] for r in self.results if r["status"] in ("error", "fail"))
 
 
-def run_dbt(db: Path, target: Path, args: list[str]) -> DbtRun:
+def run_dbt(db: Path, target: Path, command: DbtCommand) -> DbtRun:
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k not in WINDOW_ENV},
+        **command.env,
         settings.DUCKDB_ENV: str(db),
         "DBT_TARGET_PATH": str(target),
         "DBT_LOG_PATH": str(target / "logs"),
@@ -84,7 +91,14 @@ def run_dbt(db: Path, target: Path, args: list[str]) -> DbtRun:
     }
     started = time.monotonic()
     proc = subprocess.run(
-        [str(DBT), *args, "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR)],
+        [
+            str(DBT),
+            *command.args,
+            "--project-dir",
+            str(PROJECT_DIR),
+            "--profiles-dir",
+            str(PROJECT_DIR),
+        ],
         env=env,
         cwd=PROJECT_DIR,
         capture_output=True,
@@ -97,10 +111,10 @@ def run_dbt(db: Path, target: Path, args: list[str]) -> DbtRun:
     return DbtRun(proc.returncode, results, proc.stdout + proc.stderr, seconds)
 
 
-def build_args(window: tuple[dt.date, dt.date] | None = None, full_refresh: bool = False):
-    from pipelines.transform.assets import build_dbt_args
-
-    return build_dbt_args(window, full_refresh)
+def build_args(
+    window: tuple[dt.date, dt.date] | None = None, full_refresh: bool = False
+) -> DbtCommand:
+    return build_dbt_command(window, full_refresh)
 
 
 def load_raw(db: Path, landing: Path) -> None:
@@ -157,25 +171,35 @@ def sample(tmp_path_factory):
 # --- the dbt-args builder (pure) --------------------------------------------------------------
 
 
-def test_build_dbt_args_without_window_builds_everything():
-    assert build_args() == ["build"]
+def test_build_dbt_command_without_window_builds_everything():
+    assert build_args() == DbtCommand(["build"], {})
 
 
-def test_build_dbt_args_passes_the_half_open_window_as_iso_dates():
-    args = build_args((dt.date(2021, 1, 27), dt.date(2021, 1, 28)))
-    assert args[:2] == ["build", "--vars"] and len(args) == 3
-    assert json.loads(args[2]) == {"min_date": "2021-01-27", "max_date": "2021-01-28"}
+def test_build_dbt_command_passes_the_half_open_window_as_iso_dates():
+    command = build_args((dt.date(2021, 1, 27), dt.date(2021, 1, 28)))
+    assert command.args == ["build"]  # no --vars: they would cost a full re-parse per run
+    assert command.env == {"KRX_DBT_MIN_DATE": "2021-01-27", "KRX_DBT_MAX_DATE": "2021-01-28"}
 
 
-def test_build_dbt_args_full_refresh_drops_the_window():
-    assert build_args(None, True) == ["build", "--full-refresh"]
-    assert build_args((dt.date(2021, 1, 27), dt.date(2021, 1, 28)), True) == [
-        "build",
-        "--full-refresh",
-    ]
+def test_build_dbt_command_full_refresh_drops_the_window():
+    assert build_args(None, True) == DbtCommand(["build", "--full-refresh"], {})
+    window = (dt.date(2021, 1, 27), dt.date(2021, 1, 28))
+    assert build_args(window, True) == DbtCommand(["build", "--full-refresh"], {})
 
 
-def test_build_dbt_args_rejects_an_empty_window():
+def test_window_environment_sets_and_restores_the_window(monkeypatch):
+    monkeypatch.setenv("KRX_DBT_MIN_DATE", "2000-01-01")
+    monkeypatch.delenv("KRX_DBT_MAX_DATE", raising=False)
+    with window_environment({}):  # an unwindowed op never inherits a window
+        assert "KRX_DBT_MIN_DATE" not in os.environ and "KRX_DBT_MAX_DATE" not in os.environ
+    command = build_args((dt.date(2021, 1, 27), dt.date(2021, 1, 28)))
+    with window_environment(command.env):
+        assert os.environ["KRX_DBT_MIN_DATE"] == "2021-01-27"
+        assert os.environ["KRX_DBT_MAX_DATE"] == "2021-01-28"
+    assert os.environ["KRX_DBT_MIN_DATE"] == "2000-01-01" and "KRX_DBT_MAX_DATE" not in os.environ
+
+
+def test_build_dbt_command_rejects_an_empty_window():
     with pytest.raises(ValueError, match="empty dbt window"):
         build_args((dt.date(2021, 1, 28), dt.date(2021, 1, 28)))
 

@@ -184,3 +184,47 @@ def test_files_outside_the_partition_are_rejected(con):
     )
     assert "rule outside_partition" in str(report.rejected[BALANCE])
     assert con.execute("select count(*) from raw.krx_short_balance").fetchone()[0] == 0
+
+
+def test_polars_json_path_reads_what_the_checking_path_reads():
+    """Well-formed KRX bodies are read by polars; the frame equals the record-by-record one."""
+    from pipelines.sources.datasets import parse_landing_path
+    from pipelines.sources.reader import _fast_frame, _polars_frame, _records
+
+    read = 0
+    for path in sorted(REAL_LANDING.rglob("*.json")):
+        landing = parse_landing_path(path.relative_to(REAL_LANDING).as_posix())
+        data = path.read_bytes()
+        fast = _polars_frame(landing.dataset, data)
+        assert fast is not None, path
+        records, failures = _records(landing, data)
+        assert not failures
+        assert fast.equals(_fast_frame(landing.dataset, records)), path
+        assert fast.height == len(records) > 0
+        read += 1
+    assert read >= 5
+
+
+@pytest.mark.parametrize(
+    ("value", "rule"),
+    [
+        ("5116", "not_a_string"),  # polars would read it as the string "5116"
+        ("null", "not_a_string"),
+        ('["5,116"]', "not_a_string"),
+    ],
+)
+def test_polars_json_path_leaves_odd_values_to_the_checking_path(value, rule):
+    from pipelines.sources.datasets import parse_landing_path
+    from pipelines.sources.reader import FileRejected, _polars_frame, parse_file
+
+    relpath = "krx/short_balance/KOSPI/2021-01-27.json"
+    body = json.loads((REAL_LANDING / relpath).read_bytes())
+    text = json.dumps(body, ensure_ascii=False)
+    first = json.dumps(body["OutBlock_1"][0]["BAL_QTY"])
+    text = text.replace(f'"BAL_QTY": {first}', f'"BAL_QTY": {value}', 1)
+    data = text.encode()
+    assert _polars_frame(parse_landing_path(relpath).dataset, data) is None
+    with pytest.raises(FileRejected) as rejected:
+        parse_file(relpath, data, "sha")
+    assert rejected.value.failures[0].row_number == 1
+    assert rejected.value.failures[0].check.startswith(rule)

@@ -11,7 +11,7 @@ import pytest
 from pipelines.cli import main
 from pipelines.sources.datasets import PathError, parse_landing_path
 from pipelines.sources.landing import discover
-from pipelines.transform.assets import build_dbt_args
+from pipelines.transform.assets import build_dbt_command
 from tests.helpers import REAL_LANDING
 
 
@@ -51,10 +51,11 @@ def test_discovery_skips_links_hidden_and_partial_files(tmp_path):
 
 
 def test_dbt_windows_are_iso_dates_only():
-    args = build_dbt_args((dt.date(2021, 1, 4), dt.date(2021, 1, 5)))
-    assert args == ["build", "--vars", '{"min_date": "2021-01-04", "max_date": "2021-01-05"}']
+    command = build_dbt_command((dt.date(2021, 1, 4), dt.date(2021, 1, 5)))
+    assert command.args == ["build"]
+    assert command.env == {"KRX_DBT_MIN_DATE": "2021-01-04", "KRX_DBT_MAX_DATE": "2021-01-05"}
     with pytest.raises(ValueError):
-        build_dbt_args((dt.date(2021, 1, 5), dt.date(2021, 1, 5)))
+        build_dbt_command((dt.date(2021, 1, 5), dt.date(2021, 1, 5)))
 
 
 @pytest.mark.parametrize(

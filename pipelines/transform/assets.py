@@ -13,8 +13,10 @@ All three run ``dbt build`` (so dbt tests become asset checks) in the DuckDB poo
 
 import datetime as dt
 import importlib.metadata
-import json
+import os
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -37,24 +39,53 @@ class DbtConfig(dg.Config):
     full_refresh: bool = False
 
 
-def build_dbt_args(window: tuple[dt.date, dt.date] | None, full_refresh: bool = False) -> list[str]:
+#: The environment variables holding the half-open run window (``macros/in_window.sql``).
+WINDOW_ENV = ("KRX_DBT_MIN_DATE", "KRX_DBT_MAX_DATE")
+
+
+@dataclass(frozen=True)
+class DbtCommand:
+    """One dbt invocation: its arguments and the run window's environment variables."""
+
+    args: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def build_dbt_command(
+    window: tuple[dt.date, dt.date] | None, full_refresh: bool = False
+) -> DbtCommand:
     """The dbt command of one op run.
 
     ``window`` is the half-open session window ``[start, end)`` of a partitioned run; it becomes
-    ``--vars {"min_date": start, "max_date": end}`` (ISO dates) that the incremental models and
-    their grain tests filter on. A full refresh rebuilds every incremental model from all raw
-    data, so it drops the window.
+    ``KRX_DBT_MIN_DATE`` / ``KRX_DBT_MAX_DATE`` (ISO dates) that the incremental models and
+    their grain tests filter on. Environment variables rather than ``--vars``: dbt re-parses the
+    whole project whenever ``--vars`` change, and the window changes on every run. A full
+    refresh rebuilds every incremental model from all raw data, so it drops the window.
     """
-    args = ["build"]
     if full_refresh:
-        return [*args, "--full-refresh"]
-    if window is not None:
-        start, end = window
-        if not start < end:
-            raise ValueError(f"empty dbt window: {start} .. {end} (expected start < end)")
-        dbt_vars = {"min_date": start.isoformat(), "max_date": end.isoformat()}
-        args += ["--vars", json.dumps(dbt_vars)]
-    return args
+        return DbtCommand(["build", "--full-refresh"])
+    if window is None:
+        return DbtCommand(["build"])
+    start, end = window
+    if not start < end:
+        raise ValueError(f"empty dbt window: {start} .. {end} (expected start < end)")
+    min_date, max_date = WINDOW_ENV
+    return DbtCommand(["build"], {min_date: start.isoformat(), max_date: end.isoformat()})
+
+
+@contextmanager
+def window_environment(env: Mapping[str, str]) -> Iterator[None]:
+    """``os.environ`` holding exactly ``env``'s window variables (none for an unwindowed run)
+    while dbt starts; dagster-dbt copies ``os.environ`` into the dbt process."""
+    saved = {name: os.environ.pop(name, None) for name in WINDOW_ENV}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            os.environ.pop(name, None)
+            if value is not None:
+                os.environ[name] = value
 
 
 class KrxDagsterDbtTranslator(DagsterDbtTranslator):
@@ -138,7 +169,9 @@ def _unique_id(event: Any) -> str | None:
     return getattr(value, "text", value)
 
 
-def run_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, args: list[str]) -> Iterator:
+def run_dbt(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, command: DbtCommand
+) -> Iterator:
     """Run one dbt command for the op's selection and yield its Dagster events.
 
     The artifacts go to ``dbt_project/target/ops/<op>``. Events are collected until dbt exits
@@ -146,12 +179,14 @@ def run_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, args: list[s
     or an error-severity test) the events it produced are still yielded before the error.
     """
     dbt_environment()
-    context.log.info(f"dbt {' '.join(args)}")
+    window = " ".join(f"{name}={value}" for name, value in command.env.items())
+    context.log.info(f"{window} dbt {' '.join(command.args)}".strip())
     # One stable target folder per op: dbt's partial parsing reuses the previous parse (a fresh
     # folder per invocation, dagster-dbt's default, re-parses the project every time and leaves
     # a folder behind). The DuckDB pool runs one dbt op at a time, so folders are never shared.
     target = krx_dbt_project.project_dir / "target" / "ops" / context.op_def.name
-    invocation = dbt.cli(args, context=context, target_path=target)
+    with window_environment(command.env):
+        invocation = dbt.cli(command.args, context=context, target_path=target)
     events: list[Any] = []
     failure: BaseException | None = None
     try:
@@ -189,7 +224,7 @@ def run_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, args: list[s
 )
 def krx_dbt_foundation(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtConfig):
     """Staging views, calendar, regimes and memberships: what the incremental models read."""
-    yield from run_dbt(context, dbt, build_dbt_args(None, config.full_refresh))
+    yield from run_dbt(context, dbt, build_dbt_command(None, config.full_refresh))
 
 
 @dbt_assets(
@@ -205,7 +240,7 @@ def krx_dbt_foundation(context: dg.AssetExecutionContext, dbt: DbtCliResource, c
 def krx_dbt_incremental(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtConfig):
     """Facts and per-ticker-day marts for the run's session window (delete+insert by date)."""
     window = window_dates(context.partition_time_window)
-    yield from run_dbt(context, dbt, build_dbt_args(window, config.full_refresh))
+    yield from run_dbt(context, dbt, build_dbt_command(window, config.full_refresh))
 
 
 @dbt_assets(
@@ -218,7 +253,7 @@ def krx_dbt_incremental(context: dg.AssetExecutionContext, dbt: DbtCliResource, 
 )
 def krx_dbt_rollups(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtConfig):
     """Market totals, post-exclusion residuals, weekly returns and the securities dimension."""
-    yield from run_dbt(context, dbt, build_dbt_args(None, config.full_refresh))
+    yield from run_dbt(context, dbt, build_dbt_command(None, config.full_refresh))
 
 
 dbt_asset_defs = [krx_dbt_foundation, krx_dbt_incremental, krx_dbt_rollups]

@@ -3,7 +3,7 @@
 -- with the ticker's balance exactly 5 / 20 sessions earlier (null when the ticker has no balance
 -- that day); the 20-session average volume is over the ticker's trading rows among the 20 sessions
 -- ending on the day. An incremental run reads var('lookback_calendar_days') calendar days before
--- min_date (about 40 sessions) and writes only the window.
+-- the run window (about 40 sessions) and writes only the window.
 with
 
 calendar as (

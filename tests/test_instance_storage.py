@@ -1,0 +1,123 @@
+"""The shipped Dagster instance: batched event storage records what Dagster's own storage does."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import yaml
+
+from pipelines.instance import CONFIG, RUN_ENVIRONMENT
+from pipelines.instance.storage import BatchSqliteEventLogStorage
+from pipelines.partitions import session_backfill, session_partitions
+
+SESSIONS = session_partitions.get_partition_keys()[-40:]
+
+
+@dg.asset(partitions_def=session_partitions, backfill_policy=session_backfill)
+def upstream(context) -> None:
+    context.log.info(f"{len(context.partition_keys)} sessions")
+
+
+@dg.asset(partitions_def=session_partitions, backfill_policy=session_backfill, deps=[upstream])
+def downstream() -> dg.MaterializeResult:
+    return dg.MaterializeResult(metadata={"rows": 7})
+
+
+JOB = dg.Definitions(
+    assets=[upstream, downstream], jobs=[dg.define_asset_job("both", [upstream, downstream])]
+).resolve_job_def("both")
+
+
+def _instance(home: Path, config: str) -> dg.DagsterInstance:
+    home.mkdir()
+    (home / "dagster.yaml").write_text(config)
+    return dg.DagsterInstance.from_config(str(home))
+
+
+def _record(instance: dg.DagsterInstance) -> dict:
+    """What the UI and the asset graph read back: partitions, latest events, metadata."""
+    out = {}
+    for key in (dg.AssetKey("upstream"), dg.AssetKey("downstream")):
+        entry = instance.get_asset_records([key])[0].asset_entry
+        latest = entry.last_materialization_record
+        events = instance.fetch_materializations(key, limit=1000).records
+        out[key.to_user_string()] = {
+            "partitions": sorted(instance.get_materialized_partitions(key)),
+            "latest_partition": latest.partition_key,
+            "latest_is_newest_event": latest.storage_id == max(r.storage_id for r in events),
+            "event_count": len(events),
+            "metadata": {r.asset_materialization.metadata.get("rows") for r in events},
+            "last_run_id": entry.last_run_id,
+        }
+    return out
+
+
+def _run(instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+    return JOB.execute_in_process(
+        instance=instance,
+        tags={
+            "dagster/asset_partition_range_start": SESSIONS[0],
+            "dagster/asset_partition_range_end": SESSIONS[-1],
+        },
+    )
+
+
+@pytest.fixture
+def run_environment(monkeypatch):
+    for name, value in RUN_ENVIRONMENT.items():
+        monkeypatch.setenv(name, value)
+
+
+def test_shipped_config_uses_the_batch_storage(tmp_path, monkeypatch, run_environment):
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    instance = _instance(tmp_path / "home", CONFIG.read_text())
+    assert isinstance(instance.event_log_storage, BatchSqliteEventLogStorage)
+    assert _run(instance).success
+    # Dagster's default place for run event logs
+    assert (tmp_path / "home" / "history" / "runs" / "index.db").exists()
+
+
+def test_batch_storage_records_what_the_default_storage_records(
+    tmp_path, monkeypatch, run_environment
+):
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    telemetry = yaml.safe_dump({"telemetry": {"enabled": False}})
+    batched = _instance(tmp_path / "batched", CONFIG.read_text())
+    default = _instance(tmp_path / "default", telemetry)
+    assert not isinstance(default.event_log_storage, BatchSqliteEventLogStorage)
+    for _ in range(2):  # a second run updates what the first one wrote
+        batched_run, default_run = _run(batched), _run(default)
+    got, expected = _record(batched), _record(default)
+    for record, run in ((got, batched_run), (expected, default_run)):
+        for asset in record.values():
+            assert asset.pop("last_run_id") == run.run_id
+    assert got == expected
+    assert got["downstream"] == {
+        "partitions": SESSIONS,
+        "latest_partition": SESSIONS[-1],
+        "latest_is_newest_event": True,
+        "event_count": 2 * len(SESSIONS),
+        "metadata": {dg.IntMetadataValue(7)},
+    }
+
+
+def test_per_session_events_reach_the_storage_in_batches(tmp_path, monkeypatch, run_environment):
+    """The per-session events reach the storage as batches (not one call per event)."""
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    instance = _instance(tmp_path / "home", CONFIG.read_text())
+    storage = instance.event_log_storage
+    batches = []
+    original = BatchSqliteEventLogStorage.store_event_batch
+
+    def spy(self, events):
+        batches.append(len(events))
+        return original(self, events)
+
+    monkeypatch.setattr(BatchSqliteEventLogStorage, "store_event_batch", spy)
+    assert _run(instance).success
+    # the two "planned" events, then each asset's per-session materializations
+    assert batches == [2, len(SESSIONS), len(SESSIONS)]
+    assert os.path.exists(storage.path_for_shard("index"))
