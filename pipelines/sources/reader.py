@@ -11,7 +11,6 @@ import csv
 import gzip
 import hashlib
 import io
-import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from operator import itemgetter
@@ -133,9 +132,6 @@ def parse_file(relpath: str, data: bytes, sha: str) -> RawFile:
             data = gzip.decompress(data)
         except (OSError, EOFError) as exc:
             raise reject([Failure(None, None, f"gzip: not a valid gzip stream ({exc})")]) from None
-    frame = _polars_frame(landing.dataset, data) if landing.suffix != ".csv" else None
-    if frame is not None:
-        return RawFile(landing, sha, frame, data)
     records, failures = _records(landing, data)
     if failures:
         raise reject(failures)
@@ -146,33 +142,6 @@ def parse_file(relpath: str, data: bytes, sha: str) -> RawFile:
             raise reject(failures)
         frame = _frame(landing.dataset, records)
     return RawFile(landing, sha, frame, data)
-
-
-#: A key followed by a number, true, false or null. KRX sends every value as a string; polars'
-#: reader would turn a number into a string, so such a body takes the checking path, which names
-#: the value. (Lists and objects in a record show in the dtype polars infers.)
-_NON_STRING_VALUE = re.compile(rb'"\s*:\s*[^"\s\[{]')
-
-
-def _polars_frame(dataset: Dataset, data: bytes) -> pl.DataFrame | None:
-    """The frame of a well-formed KRX body (``{"OutBlock_1": [{...}, ...]}``, every record
-    exactly the dataset's fields, every value a string) read by polars' JSON reader, about three
-    times faster than through Python objects; None sends the body down the checking path."""
-    if len(dataset.list_key) != 1 or not data.startswith(b"{") or _NON_STRING_VALUE.search(data):
-        return None
-    (key,) = dataset.list_key
-    names = [f.source for f in dataset.fields]
-    try:
-        body = pl.read_json(io.BytesIO(data))
-        dtype = body.schema.get(key)
-        if not (isinstance(dtype, pl.List) and isinstance(dtype.inner, pl.Struct)):
-            return None
-        if {f.name: f.dtype for f in dtype.inner.fields} != dict.fromkeys(names, pl.String):
-            return None
-        frame = body.select(pl.col(key).explode()).unnest(key).select(names)
-    except (pl.exceptions.PolarsError, ValueError, TypeError):
-        return None
-    return None if frame.height == 0 or any(frame.null_count().row(0)) else frame
 
 
 def _records(landing: LandingFile, data: bytes) -> tuple[list, list[Failure]]:
