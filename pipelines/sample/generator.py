@@ -59,6 +59,32 @@ SEASONING_SESSIONS = 60
 MAX_RATIO = 0.15
 
 
+def ecos_usdkrw_row(time: str, value: str) -> dict:
+    """One ECOS 731Y001/0000001 (KRW per USD) row as the API sends it: the unused item columns
+    are null, ``TIME`` is YYYYMMDD, ``DATA_VALUE`` a string."""
+    return {
+        "STAT_CODE": "731Y001",
+        "STAT_NAME": "3.1.1.1. 주요국 통화의 대원화환율",
+        "ITEM_CODE1": "0000001",
+        "ITEM_NAME1": "원/미국달러(매매기준율)",
+        "ITEM_CODE2": None,
+        "ITEM_NAME2": None,
+        "ITEM_CODE3": None,
+        "ITEM_NAME3": None,
+        "ITEM_CODE4": None,
+        "ITEM_NAME4": None,
+        "UNIT_NAME": "원",
+        "WGT": None,
+        "TIME": time,
+        "DATA_VALUE": value,
+    }
+
+
+def ecos_body(rows: list[dict]) -> dict:
+    """An ECOS StatisticSearch answer holding ``rows``."""
+    return {"StatisticSearch": {"list_total_count": len(rows), "row": rows}}
+
+
 @dataclass(frozen=True)
 class Scale:
     kospi: int  # tickers listed at the start, preferred shares included
@@ -1417,29 +1443,10 @@ class _Generator:
                 value = f"{tenths // 10:,}.{tenths % 10}0"
             else:
                 value = f"{tenths // 10}.{tenths % 10}"
-            rows_by_year.setdefault(day.year, []).append(
-                {
-                    "STAT_CODE": "731Y001",
-                    "STAT_NAME": "3.1.1.1. 주요국 통화의 대원화환율",
-                    "ITEM_CODE1": "0000001",
-                    "ITEM_NAME1": "원/미국달러(매매기준율)",
-                    "ITEM_CODE2": None,
-                    "ITEM_NAME2": None,
-                    "ITEM_CODE3": None,
-                    "ITEM_NAME3": None,
-                    "ITEM_CODE4": None,
-                    "ITEM_NAME4": None,
-                    "UNIT_NAME": "원",
-                    "WGT": None,
-                    "TIME": f"{day:%Y%m%d}",
-                    "DATA_VALUE": value,
-                }
-            )
+            rows_by_year.setdefault(day.year, []).append(ecos_usdkrw_row(f"{day:%Y%m%d}", value))
         for year, rows in rows_by_year.items():
             rel = landing_relpath(DATASETS["usdkrw"], dt.date(year, 1, 1))
-            self._write(
-                rel, orjson.dumps({"StatisticSearch": {"list_total_count": len(rows), "row": rows}})
-            )
+            self._write(rel, orjson.dumps(ecos_body(rows)))
 
     def _write_readme(self) -> None:
         text = (

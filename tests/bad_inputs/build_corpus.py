@@ -11,6 +11,8 @@ import json
 import shutil
 from pathlib import Path
 
+from pipelines.sample.generator import ecos_body, ecos_usdkrw_row
+
 HERE = Path(__file__).parent
 REAL = HERE.parent / "fixtures" / "krx-real" / "landing"
 
@@ -29,31 +31,17 @@ def _real(relpath: str, rows: int = 5) -> dict:
 
 
 def _ecos() -> dict:
-    rows = [
-        {
-            "STAT_CODE": "731Y001",
-            "STAT_NAME": "3.1.1.1. 주요국 통화의 대원화환율",
-            "ITEM_CODE1": "0000001",
-            "ITEM_NAME1": "원/미국달러(매매기준율)",
-            "ITEM_CODE2": None,
-            "ITEM_NAME2": None,
-            "ITEM_CODE3": None,
-            "ITEM_NAME3": None,
-            "ITEM_CODE4": None,
-            "ITEM_NAME4": None,
-            "UNIT_NAME": "원",
-            "WGT": None,
-            "TIME": day,
-            "DATA_VALUE": value,
-        }
-        for day, value in [
-            ("20210104", "1086.5"),
-            ("20210105", "1,087.90"),
-            ("20210106", "1087.1"),
-            ("20210107", "1092.4"),
+    return ecos_body(
+        [
+            ecos_usdkrw_row(day, value)
+            for day, value in [
+                ("20210104", "1086.5"),
+                ("20210105", "1,087.90"),
+                ("20210106", "1087.1"),
+                ("20210107", "1092.4"),
+            ]
         ]
-    ]
-    return {"StatisticSearch": {"list_total_count": len(rows), "row": rows}}
+    )
 
 
 def _dump(body: dict) -> bytes:
