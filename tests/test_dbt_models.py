@@ -204,6 +204,16 @@ def test_build_dbt_command_rejects_an_empty_window():
         build_args((dt.date(2021, 1, 28), dt.date(2021, 1, 28)))
 
 
+def test_each_warehouse_keeps_its_own_dbt_target_per_op(tmp_path):
+    from pipelines.transform.assets import op_target_path
+
+    full, month = tmp_path / "full" / "krx_short.duckdb", tmp_path / "month" / "krx_short.duckdb"
+    other = tmp_path / "full" / "scratch.duckdb"
+    targets = {op_target_path(db, op) for db in (full, month, other) for op in ("a", "b")}
+    assert len(targets) == 6
+    assert op_target_path(full, "a") == tmp_path / "full" / "dbt-target" / "krx_short" / "a"
+
+
 def test_dbt_assets_split_into_three_acyclic_ops():
     import dagster as dg
 
@@ -771,10 +781,15 @@ def test_dagster_ops_build_a_partition_with_checks_and_row_counts(sample, tmp_pa
     assert "dagster/row_count" not in materialized["staging/stg_krx__short_balances"].metadata
     checks = result.get_asset_check_evaluations()
     assert len(checks) > 100 and all(c.passed for c in checks)
-    # each op keeps one target folder (partial parsing reuses it) instead of one per invocation
-    ops = sorted(p.name for p in (target / "ops").iterdir())
-    assert ops == ["krx_dbt_foundation", "krx_dbt_incremental", "krx_dbt_rollups"]
-    assert (target / "ops" / "krx_dbt_foundation" / "partial_parse.msgpack").exists()
+    # each op keeps one target folder per warehouse (partial parsing reuses it), beside the
+    # warehouse file, instead of one per invocation in the project
+    ops = tmp_path / "dbt-target" / "dagster"
+    assert sorted(p.name for p in ops.iterdir()) == [
+        "krx_dbt_foundation",
+        "krx_dbt_incremental",
+        "krx_dbt_rollups",
+    ]
+    assert (ops / "krx_dbt_foundation" / "partial_parse.msgpack").exists()
     assert not [p for p in target.iterdir() if p.is_dir() and p.name.startswith("krx_dbt")]
 
 

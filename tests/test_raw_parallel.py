@@ -1,4 +1,4 @@
-"""Reading through worker processes gives exactly what reading in process gives."""
+"""Preparing batches in worker processes gives exactly what preparing them in process gives."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from pipelines.raw import load, pool
+from pipelines.raw.batch import PreparedBatch, Screen, prepare_batch
 from pipelines.raw.load import load_landing
-from pipelines.sources import pool
+from pipelines.raw.pool import ordered_map
 from pipelines.sources.landing import discover
-from pipelines.sources.pool import read_many
-from pipelines.sources.reader import FileRejected, RawFile
 from tests.helpers import REAL_LANDING
 
 CORPUS = Path(__file__).parent / "bad_inputs"
@@ -37,40 +37,57 @@ def _landing(tmp_path: Path) -> Path:
     return root
 
 
-def _comparable(result) -> tuple:
-    if isinstance(result, RawFile):
-        return ("raw", result.relpath, result.sha256, result.frame.to_dicts(), result.records)
-    if isinstance(result, FileRejected):
-        return ("rejected", str(result), result.failures)
-    return ("unchanged", result)
+def _comparable(batch: PreparedBatch) -> tuple:
+    return (
+        batch.unchanged,
+        {p: (str(e), e.failures) for p, e in batch.rejected.items()},
+        {p: (str(e), e.failures) for p, e in batch.invalid.items()},
+        [(t.dataset.name, t.rows.to_pylist(), t.files.to_pylist()) for t in batch.tables],
+    )
 
 
-def test_workers_read_exactly_what_the_process_reads(tmp_path):
+def _tasks(root: Path, relpaths: list[str], known: dict[str, str]) -> list[tuple]:
+    """One task per dataset folder, as a load of those files would batch them."""
+    screen = Screen(known, {}, {}, None)
+    folders: dict[str, list[str]] = {}
+    for relpath in relpaths:
+        folders.setdefault(relpath.split("/")[1], []).append(relpath)
+    return [(root, paths, screen.for_paths(paths)) for paths in folders.values()]
+
+
+def test_workers_prepare_exactly_what_the_process_prepares(tmp_path):
     root = _landing(tmp_path)
     relpaths = discover(root)
     known = {relpaths[0]: "0" * 64}  # a stale hash: read again
-    in_process = list(read_many(root, relpaths, known, workers=0))
-    pooled = list(read_many(root, relpaths, known, workers=2, min_bytes=0))
-    assert [p for p, _ in pooled] == relpaths
-    assert [_comparable(r) for _, r in pooled] == [_comparable(r) for _, r in in_process]
-    kinds = {type(r).__name__ for _, r in pooled}
-    assert kinds == {"RawFile", "FileRejected"}
+    tasks = _tasks(root, relpaths, known)
+    assert len(tasks) > 2
+    in_process = list(ordered_map(prepare_batch, tasks, workers=0))
+    pooled = list(ordered_map(prepare_batch, tasks, workers=2))
+    assert [_comparable(b) for b in pooled] == [_comparable(b) for b in in_process]
+    assert any(b.rejected for b in pooled) and any(b.invalid for b in pooled)
+    loaded = [p for b in pooled for t in b.tables for p in t.column("row_count")]
+    rejected = [p for b in pooled for p in [*b.rejected, *b.invalid]]
+    assert sorted(loaded + rejected) == relpaths
 
 
 def test_unchanged_files_are_not_parsed_by_workers(tmp_path):
     root = _landing(tmp_path)
     relpaths = discover(root)
-    first = dict(read_many(root, relpaths, {}, workers=0))
-    known = {p: r.sha256 for p, r in first.items() if isinstance(r, RawFile | FileRejected)}
-    again = list(read_many(root, relpaths, known, workers=2, min_bytes=0))
-    assert all(r is None for _, r in again)
+    first = list(ordered_map(prepare_batch, _tasks(root, relpaths, {}), workers=0))
+    known = {p: e.sha256 for b in first for p, e in [*b.rejected.items(), *b.invalid.items()]}
+    for batch in first:
+        for table in batch.tables:
+            known.update(table.column("file_sha256"))
+    again = list(ordered_map(prepare_batch, _tasks(root, relpaths, known), workers=2))
+    assert sorted(p for b in again for p in b.unchanged) == relpaths
+    assert not any(b.tables or b.rejected or b.invalid for b in again)
 
 
 def test_a_worker_error_reaches_the_loader(tmp_path):
     root = _landing(tmp_path)
     relpaths = [*discover(root), "krx/short_balance/KOSPI/2021-02-01.json"]  # not on disk
     with pytest.raises(FileNotFoundError):
-        list(read_many(root, sorted(relpaths), {}, workers=2, min_bytes=0))
+        list(ordered_map(prepare_batch, _tasks(root, sorted(relpaths), {}), workers=2))
 
 
 def test_a_load_through_workers_equals_one_in_process(tmp_path, monkeypatch):
@@ -78,7 +95,8 @@ def test_a_load_through_workers_equals_one_in_process(tmp_path, monkeypatch):
     figures = []
     for workers in ("0", "2"):
         monkeypatch.setenv(pool.WORKERS_ENV, workers)
-        monkeypatch.setattr(pool, "MIN_BYTES_FOR_WORKERS", 0)
+        monkeypatch.setattr(load, "MIN_BYTES_FOR_WORKERS", 0)
+        monkeypatch.setattr(load, "BATCH_BYTES", 200_000)  # several batches
         with duckdb.connect(str(tmp_path / f"krx{workers}.duckdb")) as con:
             report = load_landing(con, root)
             tables = {

@@ -98,22 +98,121 @@ def read_file(root: Path, relpath: str) -> RawFile:
     return parse_file(relpath, data, file_sha256(data))
 
 
-def read_if_changed(
-    root: Path, relpath: str, known_sha: str | None = None
-) -> RawFile | FileRejected | None:
-    """Read one landing file unless its bytes hash to ``known_sha`` (already loaded: None).
+def read_changed(
+    root: Path, relpaths: list[str], known: dict[str, str]
+) -> list[RawFile | FileRejected | None]:
+    """Read and shape-check landing files, in order: each as its ``RawFile``, as its
+    ``FileRejected`` (not raised, so a worker can return it), or None when its bytes hash to
+    ``known[relpath]`` (already loaded).
 
-    A file with the wrong shape comes back as its ``FileRejected`` instead of raising, so that
-    worker processes can run this for the loader (``pipelines.sources.pool``).
+    The plain JSON files of one dataset whose bodies are compact lists of string-valued
+    records (everything KRX and ECOS send) are parsed together by polars' NDJSON reader, a few
+    times faster than building columns from Python objects. Every file the fast path cannot
+    vouch for, and every file of a group it fails on, is read by ``parse_file``, which names
+    each problem; the frames are the same either way.
     """
-    data = (root / relpath).read_bytes()
-    sha = file_sha256(data)
-    if sha == known_sha:
-        return None
+    results: list[RawFile | FileRejected | None] = [None] * len(relpaths)
+    groups: dict[str, list[tuple[int, _Part]]] = {}
+    for i, relpath in enumerate(relpaths):
+        data = (root / relpath).read_bytes()
+        sha = file_sha256(data)
+        if sha == known.get(relpath):
+            continue
+        part = _ndjson_part(relpath, data, sha)
+        if part is None:
+            results[i] = _parsed(relpath, data, sha)
+        else:
+            groups.setdefault(part.landing.dataset.name, []).append((i, part))
+    for group in groups.values():
+        frames = _ndjson_frames([part for _, part in group])
+        for n, (i, part) in enumerate(group):
+            if frames is None:
+                results[i] = _parsed(part.landing.relpath, part.body, part.sha)
+            else:
+                results[i] = RawFile(part.landing, part.sha, frames[n], part.body)
+    return results
+
+
+def _parsed(relpath: str, data: bytes, sha: str) -> RawFile | FileRejected:
     try:
         return parse_file(relpath, data, sha)
     except FileRejected as exc:
         return exc
+
+
+@dataclass
+class _Part:
+    """A file's record list as NDJSON lines, with what the fast path checks them against."""
+
+    landing: LandingFile
+    sha: str
+    body: bytes
+    lines: bytes
+    records: int
+
+
+def _ndjson_part(relpath: str, data: bytes, sha: str) -> _Part | None:
+    """The record list of a plain JSON body as one line per record, or None when the body is
+    not a compact list of flat string-valued objects under the dataset's list key (the checks
+    are byte counts; anything unusual is left to ``parse_file``).
+
+    The list is cut out at its key and the last ``}]``; the rest of the body with ``[]`` in its
+    place must parse and hold ``[]`` at the list key, and a separator ``},{`` inside a string
+    would leave an unterminated string that the NDJSON reader refuses.
+    """
+    try:
+        landing = parse_landing_path(relpath)
+    except PathError:
+        return None
+    dataset = landing.dataset
+    if landing.suffix != ".json":
+        return None
+    marker = b'"' + dataset.list_key[-1].encode() + b'":['
+    start = data.find(marker)
+    if start < 0:
+        return None
+    opening = start + len(marker) - 1
+    if data[opening + 1 : opening + 2] == b"]":
+        closing = opening + 1
+    else:
+        closing = data.rfind(b"}]") + 1
+        if closing <= opening or data[opening + 1 : opening + 2] != b"{":
+            return None
+    try:
+        node = orjson.loads(data[:opening] + b"[]" + data[closing + 1 :])
+        for key in dataset.list_key:
+            node = node[key]
+    except (orjson.JSONDecodeError, KeyError, TypeError, IndexError):
+        return None
+    if node != []:
+        return None
+    lines = data[opening + 1 : closing].replace(b"},{", b"}\n{")
+    # every value a string: one '":"' per key and value, no other '":', the dataset's fields
+    # in every record (a record short of one shows as a null in the NDJSON read)
+    pairs = lines.count(b'":"')
+    records, extra = divmod(pairs, len(dataset.fields))
+    if extra or lines.count(b'":') != pairs:
+        return None
+    return _Part(landing, sha, data, lines, records)
+
+
+def _ndjson_frames(parts: list[_Part]) -> list[pl.DataFrame] | None:
+    """One frame per part from a single NDJSON read, or None when the read fails or any record
+    lacks a field (a null) or the line count is off."""
+    dataset = parts[0].landing.dataset
+    schema = {f.source: pl.Utf8 for f in dataset.fields}
+    text = b"\n".join(part.lines for part in parts if part.records)
+    try:
+        frame = pl.read_ndjson(text, schema=schema) if text else pl.DataFrame(schema=schema)
+    except pl.exceptions.PolarsError:
+        return None
+    if frame.height != sum(part.records for part in parts) or any(frame.null_count().row(0)):
+        return None
+    frames, offset = [], 0
+    for part in parts:
+        frames.append(frame.slice(offset, part.records))
+        offset += part.records
+    return frames
 
 
 def parse_file(relpath: str, data: bytes, sha: str) -> RawFile:

@@ -18,6 +18,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -169,22 +170,32 @@ def _unique_id(event: Any) -> str | None:
     return getattr(value, "text", value)
 
 
+def op_target_path(duckdb_path: Path, op_name: str) -> Path:
+    """The dbt target folder of one op building one warehouse: ``<dir>/dbt-target/<file stem>/
+    <op>`` beside the DuckDB file.
+
+    One stable folder per op lets dbt's partial parsing reuse the previous parse (a fresh folder
+    per invocation, dagster-dbt's default, re-parses the project every time and leaves a folder
+    behind). One per warehouse too: the profile's DuckDB path is part of what dbt checks, so
+    two warehouses sharing a folder would re-parse each other away on every run. The DuckDB
+    pool runs one dbt op at a time, so a folder is never shared by two dbt processes.
+    """
+    return duckdb_path.parent / "dbt-target" / duckdb_path.stem / op_name
+
+
 def run_dbt(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, command: DbtCommand
 ) -> Iterator:
     """Run one dbt command for the op's selection and yield its Dagster events.
 
-    The artifacts go to ``dbt_project/target/ops/<op>``. Events are collected until dbt exits
-    and then yielded with ``dagster/row_count`` for tables; when dbt fails (an error in a model
-    or an error-severity test) the events it produced are still yielded before the error.
+    The artifacts go to ``op_target_path``. Events are collected until dbt exits and then
+    yielded with ``dagster/row_count`` for tables; when dbt fails (an error in a model or an
+    error-severity test) the events it produced are still yielded before the error.
     """
     dbt_environment()
     window = " ".join(f"{name}={value}" for name, value in command.env.items())
     context.log.info(f"{window} dbt {' '.join(command.args)}".strip())
-    # One stable target folder per op: dbt's partial parsing reuses the previous parse (a fresh
-    # folder per invocation, dagster-dbt's default, re-parses the project every time and leaves
-    # a folder behind). The DuckDB pool runs one dbt op at a time, so folders are never shared.
-    target = krx_dbt_project.project_dir / "target" / "ops" / context.op_def.name
+    target = op_target_path(settings.duckdb_path(), context.op_def.name)
     with window_environment(command.env):
         invocation = dbt.cli(command.args, context=context, target_path=target)
     events: list[Any] = []

@@ -6,8 +6,7 @@ balance_tickers as (
         trade_date,
         ticker,
         market,
-        name,
-        1 as source_priority
+        name
     from {{ ref('fct_short_balances') }}
     {% if is_incremental() %}
         where {{ in_window('trade_date') }}
@@ -21,8 +20,7 @@ trade_tickers as (
         trade_date,
         ticker,
         market,
-        name,
-        2 as source_priority
+        name
     from {{ ref('fct_short_trades') }}
     {% if is_incremental() %}
         where {{ in_window('trade_date') }}
@@ -53,31 +51,39 @@ index_coverage as (
 
 ),
 
-unioned as (
-
-    select * from balance_tickers
-    union all
-    select * from trade_tickers
-
-),
-
+-- Every ticker with a balance or a trading row that session; the balance file's market and
+-- name win where both have one.
 tickers as (
 
     select
-        trade_date,
-        ticker,
-        market,
-        name,
-        case market
+        coalesce(balance_tickers.trade_date, trade_tickers.trade_date) as trade_date,
+        coalesce(balance_tickers.ticker, trade_tickers.ticker) as ticker,
+        coalesce(balance_tickers.market, trade_tickers.market) as market,
+        coalesce(balance_tickers.name, trade_tickers.name) as name,
+        case coalesce(balance_tickers.market, trade_tickers.market)
             when 'KOSPI' then 'KOSPI200'
             when 'KOSDAQ' then 'KOSDAQ150'
         end as index_code
-    from unioned
-    qualify
-        row_number() over (
-            partition by trade_date, ticker
-            order by source_priority
-        ) = 1
+    from balance_tickers
+    full outer join trade_tickers
+        on
+            balance_tickers.trade_date = trade_tickers.trade_date
+            and balance_tickers.ticker = trade_tickers.ticker
+
+),
+
+-- The regime of each session, matched once per session rather than once per ticker-day.
+session_regimes as (
+
+    select
+        sessions.trade_date,
+        regimes.regime_id,
+        regimes.scope
+    from (select distinct trade_date from tickers) as sessions
+    inner join regimes
+        on
+            sessions.trade_date >= regimes.starts_on
+            and (regimes.ends_on is null or sessions.trade_date <= regimes.ends_on)
 
 ),
 
@@ -88,8 +94,8 @@ classified as (
         tickers.ticker,
         tickers.market,
         tickers.name,
-        regimes.regime_id,
-        regimes.scope,
+        session_regimes.regime_id,
+        session_regimes.scope,
         tickers.index_code,
         case
             when
@@ -99,10 +105,8 @@ classified as (
             else memberships.ticker is not null
         end as is_index_member
     from tickers
-    left join regimes
-        on
-            tickers.trade_date >= regimes.starts_on
-            and (regimes.ends_on is null or tickers.trade_date <= regimes.ends_on)
+    left join session_regimes
+        on tickers.trade_date = session_regimes.trade_date
     left join index_coverage
         on tickers.index_code = index_coverage.index_code
     left join memberships
