@@ -84,7 +84,8 @@ class _Worker:
         env = {
             **os.environ,
             "PYTHONPATH": os.pathsep.join([str(PACKAGE_ROOT), *([path] if path else [])]),
-            "POLARS_MAX_THREADS": os.environ.get("KRX_WORKER_THREADS", "1"),
+            # the workers keep the cores busy between them: one polars thread each
+            "POLARS_MAX_THREADS": "1",
         }
         self.process = subprocess.Popen(
             [sys.executable, "-m", __name__],
