@@ -214,6 +214,22 @@ def test_each_warehouse_keeps_its_own_dbt_target_per_op(tmp_path):
     assert op_target_path(full, "a") == tmp_path / "full" / "dbt-target" / "krx_short" / "a"
 
 
+def test_a_new_op_folder_starts_from_its_warehouse_s_newest_parse(tmp_path):
+    from pipelines.transform.assets import PARTIAL_PARSE, seed_partial_parse
+
+    ops = tmp_path / "dbt-target" / "krx_short"
+    seed_partial_parse(ops / "first")  # nothing to start from: dagster-dbt's default applies
+    assert not (ops / "first").exists()
+    for mtime, (name, content) in enumerate((("newer", b"new"), ("older", b"old"))):
+        (ops / name).mkdir(parents=True)
+        (ops / name / PARTIAL_PARSE).write_bytes(content)
+        os.utime(ops / name / PARTIAL_PARSE, (2_000_000 - mtime, 2_000_000 - mtime))
+    seed_partial_parse(ops / "fresh")
+    assert (ops / "fresh" / PARTIAL_PARSE).read_bytes() == b"new"
+    seed_partial_parse(ops / "older")  # an op's own parse is never replaced
+    assert (ops / "older" / PARTIAL_PARSE).read_bytes() == b"old"
+
+
 def test_dbt_assets_split_into_three_acyclic_ops():
     import dagster as dg
 
@@ -790,6 +806,10 @@ def test_dagster_ops_build_a_partition_with_checks_and_row_counts(sample, tmp_pa
         "krx_dbt_rollups",
     ]
     assert (ops / "krx_dbt_foundation" / "partial_parse.msgpack").exists()
+    # the first op of a new warehouse parses the project; the next ones start from its parse
+    for op in ("krx_dbt_incremental", "krx_dbt_rollups"):
+        log = (ops / op / "dbt.log").read_text(encoding="utf-8")
+        assert "Partial parsing enabled" in log and "Unable to do partial parsing" not in log, op
     assert not [p for p in target.iterdir() if p.is_dir() and p.name.startswith("krx_dbt")]
 
 

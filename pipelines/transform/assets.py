@@ -14,6 +14,7 @@ All three run ``dbt build`` (so dbt tests become asset checks) in the DuckDB poo
 import datetime as dt
 import importlib.metadata
 import os
+import shutil
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -183,6 +184,26 @@ def op_target_path(duckdb_path: Path, op_name: str) -> Path:
     return duckdb_path.parent / "dbt-target" / duckdb_path.stem / op_name
 
 
+PARTIAL_PARSE = "partial_parse.msgpack"
+
+
+def seed_partial_parse(target: Path) -> None:
+    """Give an op folder without a partial parse the newest one of its warehouse's other ops.
+
+    The ops of one warehouse share its profile, so after the first op of a new warehouse has
+    parsed the project, the others start from that parse instead of dagster-dbt's default (the
+    project's own ``target/``, parsed for another DuckDB path, which dbt throws away for a full
+    parse). dbt still checks the copy and re-parses whatever changed.
+    """
+    wanted = target / PARTIAL_PARSE
+    if wanted.exists():
+        return
+    parses = sorted(target.parent.glob(f"*/{PARTIAL_PARSE}"), key=lambda p: p.stat().st_mtime)
+    if parses:
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(parses[-1], wanted)
+
+
 def run_dbt(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, command: DbtCommand
 ) -> Iterator:
@@ -196,6 +217,7 @@ def run_dbt(
     window = " ".join(f"{name}={value}" for name, value in command.env.items())
     context.log.info(f"{window} dbt {' '.join(command.args)}".strip())
     target = op_target_path(settings.duckdb_path(), context.op_def.name)
+    seed_partial_parse(target)
     with window_environment(command.env):
         invocation = dbt.cli(command.args, context=context, target_path=target)
     events: list[Any] = []
