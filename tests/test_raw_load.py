@@ -184,3 +184,21 @@ def test_files_outside_the_partition_are_rejected(con):
     )
     assert "rule outside_partition" in str(report.rejected[BALANCE])
     assert con.execute("select count(*) from raw.krx_short_balance").fetchone()[0] == 0
+
+
+def test_digits_outside_ascii_are_a_format_error(con, tmp_path):
+    """Full-width and Arabic-Indic digits are digits to Unicode, not to KRX: the value is
+    rejected as malformed (not as an overflow) and the file is not loaded."""
+    root = tmp_path / "landing"
+    (root / BALANCE).parent.mkdir(parents=True)
+    body = json.loads((REAL_LANDING / BALANCE).read_text(encoding="utf-8"))
+    body["OutBlock_1"][4]["BAL_QTY"] = "１２"
+    body["OutBlock_1"][7]["LIST_SHRS"] = "٣,٤٥٦"
+    (root / BALANCE).write_text(json.dumps(body, ensure_ascii=False), encoding="utf-8")
+    report = load_files(con, root, [BALANCE])
+    failures = report.rejected[BALANCE].failures
+    assert [(f.row_number, f.column, f.check.split(":")[0]) for f in failures] == [
+        (5, "BAL_QTY", "integer_format"),
+        (8, "LIST_SHRS", "integer_format"),
+    ]
+    assert con.execute("select count(*) from raw.krx_short_balance").fetchone() == (0,)
