@@ -111,12 +111,6 @@ def run_dbt(db: Path, target: Path, command: DbtCommand) -> DbtRun:
     return DbtRun(proc.returncode, results, proc.stdout + proc.stderr, seconds)
 
 
-def build_args(
-    window: tuple[dt.date, dt.date] | None = None, full_refresh: bool = False
-) -> DbtCommand:
-    return build_dbt_command(window, full_refresh)
-
-
 def load_raw(db: Path, landing: Path) -> None:
     with duckdb.connect(str(db)) as con:
         create_raw_schema(con)
@@ -151,7 +145,7 @@ def real(tmp_path_factory) -> Warehouse:
     base = tmp_path_factory.mktemp("dbt_real")
     db, target = base / "real.duckdb", base / "target"
     load_raw(db, REAL_LANDING)
-    return Warehouse(db, target, run_dbt(db, target, build_args()))
+    return Warehouse(db, target, run_dbt(db, target, build_dbt_command(None)))
 
 
 @pytest.fixture(scope="module")
@@ -163,7 +157,7 @@ def sample(tmp_path_factory):
     db, target, landing = base / "sample.duckdb", base / "target", base / "landing"
     truth = generate(landing, SAMPLE_START, SAMPLE_END, seed=7, scale="demo")
     load_raw(db, landing)
-    build = run_dbt(db, target, build_args())
+    build = run_dbt(db, target, build_dbt_command(None))
     assert build.returncode == 0, build.output[-5000:]
     return Warehouse(db, target, build), truth
 
@@ -172,19 +166,19 @@ def sample(tmp_path_factory):
 
 
 def test_build_dbt_command_without_window_builds_everything():
-    assert build_args() == DbtCommand(["build"], {})
+    assert build_dbt_command(None) == DbtCommand(["build"], {})
 
 
 def test_build_dbt_command_passes_the_half_open_window_as_iso_dates():
-    command = build_args((dt.date(2021, 1, 27), dt.date(2021, 1, 28)))
+    command = build_dbt_command((dt.date(2021, 1, 27), dt.date(2021, 1, 28)))
     assert command.args == ["build"]  # no --vars: they would cost a full re-parse per run
     assert command.env == {"KRX_DBT_MIN_DATE": "2021-01-27", "KRX_DBT_MAX_DATE": "2021-01-28"}
 
 
 def test_build_dbt_command_full_refresh_drops_the_window():
-    assert build_args(None, True) == DbtCommand(["build", "--full-refresh"], {})
+    assert build_dbt_command(None, True) == DbtCommand(["build", "--full-refresh"], {})
     window = (dt.date(2021, 1, 27), dt.date(2021, 1, 28))
-    assert build_args(window, True) == DbtCommand(["build", "--full-refresh"], {})
+    assert build_dbt_command(window, True) == DbtCommand(["build", "--full-refresh"], {})
 
 
 def test_window_environment_sets_and_restores_the_window(monkeypatch):
@@ -192,7 +186,7 @@ def test_window_environment_sets_and_restores_the_window(monkeypatch):
     monkeypatch.delenv("KRX_DBT_MAX_DATE", raising=False)
     with window_environment({}):  # an unwindowed op never inherits a window
         assert "KRX_DBT_MIN_DATE" not in os.environ and "KRX_DBT_MAX_DATE" not in os.environ
-    command = build_args((dt.date(2021, 1, 27), dt.date(2021, 1, 28)))
+    command = build_dbt_command((dt.date(2021, 1, 27), dt.date(2021, 1, 28)))
     with window_environment(command.env):
         assert os.environ["KRX_DBT_MIN_DATE"] == "2021-01-27"
         assert os.environ["KRX_DBT_MAX_DATE"] == "2021-01-28"
@@ -201,7 +195,7 @@ def test_window_environment_sets_and_restores_the_window(monkeypatch):
 
 def test_build_dbt_command_rejects_an_empty_window():
     with pytest.raises(ValueError, match="empty dbt window"):
-        build_args((dt.date(2021, 1, 28), dt.date(2021, 1, 28)))
+        build_dbt_command((dt.date(2021, 1, 28), dt.date(2021, 1, 28)))
 
 
 def test_each_warehouse_keeps_its_own_dbt_target_per_op(tmp_path):
@@ -694,7 +688,7 @@ def test_incremental_window_is_idempotent_and_half_open(sample, tmp_path):
 
     with duckdb.connect(str(db), read_only=True) as con:
         before = table_checksums(con)
-    rerun = run_dbt(db, target, build_args((day, next_day)))
+    rerun = run_dbt(db, target, build_dbt_command((day, next_day)))
     assert rerun.returncode == 0, rerun.output[-5000:]
     with duckdb.connect(str(db), read_only=True) as con:
         after = table_checksums(con)
@@ -726,7 +720,7 @@ def test_incremental_window_is_idempotent_and_half_open(sample, tmp_path):
         table: rows(db, sql_rest.format(table=table), [day, next_day])
         for table in ("fct_short_balances", "short_squeeze_watch", "top_short_balances")
     }
-    boundary = run_dbt(db, target, build_args((day, next_day)))
+    boundary = run_dbt(db, target, build_dbt_command((day, next_day)))
     assert boundary.returncode == 0, boundary.output[-5000:]
     new = dict(
         rows(
@@ -825,7 +819,7 @@ def test_daily_files_alone_build_every_fact_and_mart(sample, tmp_path):
             t: con.execute(f"select count(*), sum(hash(x)) from marts.{t} x").fetchone()
             for t in ("fct_short_balances", "short_eligibility_daily", "fct_market_short_balances")
         }
-    build = run_dbt(db, tmp_path / "target", build_args(full_refresh=True))
+    build = run_dbt(db, tmp_path / "target", build_dbt_command(None, full_refresh=True))
     assert build.returncode == 0, build.output[-5000:]
     with duckdb.connect(str(db), read_only=True) as con:
         for table, checksum in facts_before.items():

@@ -24,7 +24,8 @@ import pytest
 from pipelines import settings
 from pipelines.exports import FACTS, export_marts
 from pipelines.resources import connect
-from tests.test_dbt_models import build_args, load_raw, run_dbt
+from pipelines.transform.assets import build_dbt_command
+from tests.test_dbt_models import load_raw, run_dbt
 
 SAMPLE_START, SAMPLE_END = dt.date(2021, 5, 24), dt.date(2021, 7, 30)
 SAMPLE_MONTHS = {(2021, 5), (2021, 6), (2021, 7)}
@@ -43,7 +44,7 @@ def built_warehouse(tmp_path_factory) -> tuple[Path, object]:
         db, landing, target = base / "sample.duckdb", base / "landing", base / "target"
         truth = generate(landing, SAMPLE_START, SAMPLE_END, seed=7, scale="demo")
         load_raw(db, landing)
-        build = run_dbt(db, target, build_args())
+        build = run_dbt(db, target, build_dbt_command(None))
         assert build.returncode == 0 and not build.failures(), build.output[-5000:]
         _BUILT["sample"] = (db, truth)
     return _BUILT["sample"]
