@@ -37,11 +37,6 @@ class LoadReport:
     def errors(self) -> list[str]:
         return [str(exc) for exc in self.rejected.values()]
 
-    def merge(self, other: LoadReport) -> None:
-        self.loaded.update(other.loaded)
-        self.unchanged.extend(other.unchanged)
-        self.rejected.update(other.rejected)
-
 
 def _master_markets(con) -> dict[str, str]:
     """Ticker -> market (KOSPI/KOSDAQ) from the newest securities master row of each ticker."""
