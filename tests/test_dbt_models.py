@@ -208,22 +208,6 @@ def test_each_warehouse_keeps_its_own_dbt_target_per_op(tmp_path):
     assert op_target_path(full, "a") == tmp_path / "full" / "dbt-target" / "krx_short" / "a"
 
 
-def test_a_new_op_folder_starts_from_its_warehouse_s_newest_parse(tmp_path):
-    from pipelines.transform.assets import PARTIAL_PARSE, seed_partial_parse
-
-    ops = tmp_path / "dbt-target" / "krx_short"
-    seed_partial_parse(ops / "first")  # nothing to start from: dagster-dbt's default applies
-    assert not (ops / "first").exists()
-    for mtime, (name, content) in enumerate((("newer", b"new"), ("older", b"old"))):
-        (ops / name).mkdir(parents=True)
-        (ops / name / PARTIAL_PARSE).write_bytes(content)
-        os.utime(ops / name / PARTIAL_PARSE, (2_000_000 - mtime, 2_000_000 - mtime))
-    seed_partial_parse(ops / "fresh")
-    assert (ops / "fresh" / PARTIAL_PARSE).read_bytes() == b"new"
-    seed_partial_parse(ops / "older")  # an op's own parse is never replaced
-    assert (ops / "older" / PARTIAL_PARSE).read_bytes() == b"old"
-
-
 def test_dbt_assets_split_into_three_acyclic_ops():
     import dagster as dg
 
@@ -757,54 +741,103 @@ def test_incremental_window_is_idempotent_and_half_open(sample, tmp_path):
         assert rows(db, sql_rest.format(table=table), [day, next_day]) == checksum, table
 
 
-# --- the Dagster ops (slow: three dbt invocations in process) ---------------------------------
+# --- the Dagster ops (slow: dbt in process, one parse for all invocations) ---------------------
 
 
 @pytest.mark.slow
 def test_dagster_ops_build_a_partition_with_checks_and_row_counts(sample, tmp_path, monkeypatch):
     import dagster as dg
 
+    from pipelines.resources import connect
     from pipelines.transform.assets import dbt_asset_defs, dbt_resource
 
     wh, _ = sample
     db = tmp_path / "dagster.duckdb"
     shutil.copy(wh.db, db)
     monkeypatch.setenv(settings.DUCKDB_ENV, str(db))
+    first, second = "2021-06-11", "2021-06-14"
+    count_sql = "select count(*) from {} where trade_date = ?"
+    expected = rows(db, count_sql.format("staging.stg_krx__short_balances"), [second])[0][0]
+    others = rows(db, "select count(*), sum(hash(x)) from marts.fct_short_balances x "
+                  "where trade_date <> ? and trade_date <> ?", [first, second])  # fmt: skip
+    with duckdb.connect(str(db)) as con:  # the second run must put these back
+        con.execute("delete from marts.fct_short_balances where trade_date = ?", [second])
     target = PROJECT_DIR / "target"
+    results = {}
     with dg.instance_for_test() as instance:
-        result = dg.materialize(
-            dbt_asset_defs,
-            resources={"dbt": dbt_resource()},
-            instance=instance,
-            partition_key="2021-06-11",
-            raise_on_error=False,
-        )
-    assert result.success
+        for key in (first, second):  # two runs in one process: one parse, two windows
+            results[key] = dg.materialize(
+                dbt_asset_defs,
+                resources={"dbt": dbt_resource()},
+                instance=instance,
+                partition_key=key,
+                raise_on_error=False,
+            )
+    result = results[first]
+    assert result.success and results[second].success
     materialized = {
         e.asset_key.to_user_string(): e.materialization
         for e in result.get_asset_materialization_events()
     }
-    assert materialized["marts/fct_short_balances"].partition == "2021-06-11"
+    assert materialized["marts/fct_short_balances"].partition == first
     assert materialized["marts/dim_trading_calendar"].partition is None
     count = rows(db, "select count(*) from marts.fct_short_balances")[0][0]
-    assert materialized["marts/fct_short_balances"].metadata["dagster/row_count"].value == count
+    row_counts = [
+        {
+            e.asset_key.to_user_string(): e.materialization.metadata.get("dagster/row_count")
+            for e in results[key].get_asset_materialization_events()
+        }["marts/fct_short_balances"].value
+        for key in (first, second)
+    ]
+    assert row_counts == [count - expected, count]  # the second run put its session back
     assert "dagster/row_count" not in materialized["staging/stg_krx__short_balances"].metadata
     checks = result.get_asset_check_evaluations()
     assert len(checks) > 100 and all(c.passed for c in checks)
-    # each op keeps one target folder per warehouse (partial parsing reuses it), beside the
-    # warehouse file, instead of one per invocation in the project
+    assert {(c.asset_key, c.check_name) for c in checks} == {
+        (c.asset_key, c.check_name) for c in results[second].get_asset_check_evaluations()
+    }
+    # the second window rebuilt exactly its session
+    assert rows(db, count_sql.format("marts.fct_short_balances"), [second])[0][0] == expected > 0
+    assert rows(db, "select count(*), sum(hash(x)) from marts.fct_short_balances x "
+                "where trade_date <> ? and trade_date <> ?", [first, second]) == others  # fmt: skip
+    # dbt has let go of the file: this process can open it for writing again
+    with connect(db, lock_timeout_s=0) as con:
+        assert con.execute("select 1").fetchone() == (1,)
+    # each op keeps its artifacts per warehouse beside the warehouse file, none in the project;
+    # the project was parsed once, in the parse folder
     ops = tmp_path / "dbt-target" / "dagster"
     assert sorted(p.name for p in ops.iterdir()) == [
         "krx_dbt_foundation",
         "krx_dbt_incremental",
         "krx_dbt_rollups",
+        "parse",
     ]
-    assert (ops / "krx_dbt_foundation" / "partial_parse.msgpack").exists()
-    # the first op of a new warehouse parses the project; the next ones start from its parse
-    for op in ("krx_dbt_incremental", "krx_dbt_rollups"):
-        log = (ops / op / "dbt.log").read_text(encoding="utf-8")
-        assert "Partial parsing enabled" in log and "Unable to do partial parsing" not in log, op
+    assert (ops / "parse" / "partial_parse.msgpack").exists()
+    parse_log = (ops / "parse" / "dbt.log").read_text(encoding="utf-8")
+    assert parse_log.count("Running with dbt=") == 1
+    for op in ("krx_dbt_foundation", "krx_dbt_incremental", "krx_dbt_rollups"):
+        assert (ops / op / "run_results.json").exists(), op
+        assert "Partial parsing" not in (ops / op / "dbt.log").read_text(encoding="utf-8"), op
     assert not [p for p in target.iterdir() if p.is_dir() and p.name.startswith("krx_dbt")]
+
+
+def test_a_new_process_starts_from_the_warehouse_s_last_parse(tmp_path, monkeypatch):
+    from pipelines.transform import runner
+    from pipelines.transform.assets import PARSE_FOLDER, dbt_resource, op_target_path
+
+    db = tmp_path / "parsed.duckdb"
+    monkeypatch.setenv(settings.DUCKDB_ENV, str(db))
+    monkeypatch.setattr(runner, "_MANIFESTS", {})
+    dbt = dbt_resource()
+    folder = op_target_path(db, PARSE_FOLDER)
+    manifest = dbt.manifest(dbt.project_dir, folder)
+    assert "model.krx_short.fct_short_balances" in manifest.nodes
+    assert dbt.manifest(dbt.project_dir, folder) is manifest  # once per process and warehouse
+    monkeypatch.setattr(runner, "_MANIFESTS", {})  # as a new process would start
+    dbt.manifest(dbt.project_dir, folder)
+    log = (folder / "dbt.log").read_text(encoding="utf-8")
+    assert log.count("Running with dbt=") == 2
+    assert "Partial parsing enabled, no changes found" in log
 
 
 @pytest.mark.slow

@@ -57,11 +57,11 @@ class Warehouse:
             **extra,
         }
 
-    def start(self, start: str, end: str, **extra: str) -> subprocess.Popen:
+    def start(self, start: str, end: str, output=subprocess.PIPE, **extra: str) -> subprocess.Popen:
         return subprocess.Popen(
             [KRX_SHORT, "build", "--start", start, "--end", end],
             env=self.env(**extra),
-            stdout=subprocess.PIPE,
+            stdout=output,
             stderr=subprocess.STDOUT,
             text=True,
             start_new_session=True,
@@ -108,23 +108,17 @@ def reference(landing, tmp_path_factory) -> Warehouse:
     return warehouse
 
 
-def _wait_for_dbt(session_id: int, timeout: float = 300) -> None:
-    """Block until a ``dbt build`` process of the session ``session_id`` runs."""
+def _wait_for_dbt(db: Path, timeout: float = 300) -> None:
+    """Block until dbt (in the build's process) runs its first build on ``db``: its log
+    appears in the first op's target folder."""
+    from pipelines.transform.assets import op_target_path
+
+    log = op_target_path(db, "krx_dbt_foundation") / "dbt.log"
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for proc in Path("/proc").iterdir():
-            if not proc.name.isdigit():
-                continue
-            try:
-                cmdline = (proc / "cmdline").read_bytes().split(b"\0")
-                if os.getsid(int(proc.name)) != session_id:
-                    continue
-            except (OSError, ProcessLookupError):
-                continue
-            if any(part.endswith(b"/dbt") for part in cmdline) and b"build" in cmdline:
-                return
+    while not log.exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError("dbt never started")
         time.sleep(0.2)
-    raise TimeoutError("dbt never started")
 
 
 def test_killed_while_loading_then_overlapping_windows_match(reference, landing, tmp_path):
@@ -142,8 +136,8 @@ def test_killed_during_dbt_then_two_builds_at_once_match(reference, landing, tmp
     from pipelines.sensors import landing_requests
 
     warehouse = Warehouse(tmp_path, landing)
-    victim = warehouse.start(D1, D3)
-    _wait_for_dbt(victim.pid)
+    victim = warehouse.start(D1, D3, output=subprocess.DEVNULL)
+    _wait_for_dbt(warehouse.db)
     time.sleep(2)  # let dbt write part of the warehouse
     os.killpg(victim.pid, signal.SIGKILL)
     victim.wait()

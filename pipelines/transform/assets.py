@@ -8,27 +8,25 @@
 * ``krx_dbt_rollups``: everything downstream of them (market totals, residuals, weekly returns,
   the securities SCD2), rebuilt on every run from small inputs.
 
-All three run ``dbt build`` (so dbt tests become asset checks) in the DuckDB pool.
+All three run ``dbt build`` (so dbt tests become asset checks) in the DuckDB pool, inside the
+op's process (``pipelines.transform.runner``).
 """
 
 import datetime as dt
-import importlib.metadata
 import os
-import shutil
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
-from packaging import version
+from dagster_dbt import DagsterDbtTranslator, dbt_assets
 
 from pipelines import settings
 from pipelines.partitions import DUCKDB_POOL, session_backfill, session_partitions, window_dates
-from pipelines.transform.project import DBT_EXECUTABLE, dbt_environment, krx_dbt_project
+from pipelines.transform.project import dbt_environment, krx_dbt_project
+from pipelines.transform.runner import DbtCore
 
 INCREMENTAL_SELECTOR = "config.materialized:incremental"
 #: Materializations whose row count is cheap to read after a run (views are not counted).
@@ -78,7 +76,7 @@ def build_dbt_command(
 @contextmanager
 def window_environment(env: Mapping[str, str]) -> Iterator[None]:
     """``os.environ`` holding exactly ``env``'s window variables (none for an unwindowed run)
-    while dbt starts; dagster-dbt copies ``os.environ`` into the dbt process."""
+    while dbt runs: its macros read them as they compile each model."""
     saved = {name: os.environ.pop(name, None) for name in WINDOW_ENV}
     os.environ.update(env)
     try:
@@ -110,29 +108,13 @@ class KrxDagsterDbtTranslator(DagsterDbtTranslator):
 TRANSLATOR = KrxDagsterDbtTranslator()
 
 
-class KrxDbtCliResource(DbtCliResource):
-    """dagster-dbt's CLI resource without two per-op costs we do not need (dagster-dbt is pinned
-    to 0.29.27, whose private hooks these are):
-
-    * the dbt version comes from the installed dbt-core package (the executable next to this
-      interpreter belongs to it) instead of a ``dbt --version`` subprocess (~3 s);
-    * no in-process adapter handle (~5 s of loading dbt's macros): it only serves dagster-dbt's
-      row-count and column metadata, which ``run_dbt`` reads itself after dbt exits, and
-      dagster-dbt runs without one whenever it cannot be created.
-    """
-
-    @cached_property
-    def _cli_version(self) -> version.Version:
-        return version.parse(importlib.metadata.version("dbt-core"))
-
-    def _initialize_dbt_core_adapter(self, args: Sequence[str]) -> None:
-        return None
-
-
-def dbt_resource() -> DbtCliResource:
-    """The dbt CLI resource: the project's dbt, next to this interpreter."""
+def dbt_resource() -> DbtCore:
+    """dbt Core, run in the op's process on the project's profile."""
     dbt_environment()
-    return KrxDbtCliResource(project_dir=krx_dbt_project, dbt_executable=str(DBT_EXECUTABLE))
+    return DbtCore(
+        project_dir=str(krx_dbt_project.project_dir),
+        profiles_dir=str(krx_dbt_project.profiles_dir),
+    )
 
 
 MARKET_MART_ID = "model.krx_short.fct_market_short_balances"
@@ -141,7 +123,7 @@ MARKET_MART_ID = "model.krx_short.fct_market_short_balances"
 def _after_run_metadata(
     manifest: Mapping[str, Any], unique_ids: list[str]
 ) -> dict[str, dict[str, Any]]:
-    """Metadata read with one short-lived connection once dbt has exited (dbt holds the DuckDB
+    """Metadata read with one short-lived connection once dbt has finished (dbt holds the DuckDB
     file while it runs): row counts of the built tables, and the chart of the market mart."""
     from pipelines.charts import market_chart_metadata
     from pipelines.resources import connect
@@ -172,61 +154,42 @@ def _unique_id(event: Any) -> str | None:
 
 
 def op_target_path(duckdb_path: Path, op_name: str) -> Path:
-    """The dbt target folder of one op building one warehouse: ``<dir>/dbt-target/<file stem>/
-    <op>`` beside the DuckDB file.
+    """The dbt target folder of one op (or of the parse, ``PARSE_FOLDER``) building one
+    warehouse: ``<dir>/dbt-target/<file stem>/<op>`` beside the DuckDB file.
 
-    One stable folder per op lets dbt's partial parsing reuse the previous parse (a fresh folder
-    per invocation, dagster-dbt's default, re-parses the project every time and leaves a folder
-    behind). One per warehouse too: the profile's DuckDB path is part of what dbt checks, so
-    two warehouses sharing a folder would re-parse each other away on every run. The DuckDB
-    pool runs one dbt op at a time, so a folder is never shared by two dbt processes.
+    Stable folders keep each op's last artifacts and log, and let the parse of the next process
+    start from the previous one. One set per warehouse: the profile's DuckDB path is part of what
+    dbt's partial parsing checks, so two warehouses sharing a parse would re-parse each other
+    away on every run. The DuckDB pool runs one dbt op at a time, so a folder is never shared by
+    two dbt invocations.
     """
     return duckdb_path.parent / "dbt-target" / duckdb_path.stem / op_name
 
 
-PARTIAL_PARSE = "partial_parse.msgpack"
+#: The target folder of the parse an op's process starts from (``op_target_path``).
+PARSE_FOLDER = "parse"
 
 
-def seed_partial_parse(target: Path) -> None:
-    """Give an op folder without a partial parse the newest one of its warehouse's other ops.
-
-    The ops of one warehouse share its profile, so after the first op of a new warehouse has
-    parsed the project, the others start from that parse instead of dagster-dbt's default (the
-    project's own ``target/``, parsed for another DuckDB path, which dbt throws away for a full
-    parse). dbt still checks the copy and re-parses whatever changed.
-    """
-    wanted = target / PARTIAL_PARSE
-    if wanted.exists():
-        return
-    parses = sorted(target.parent.glob(f"*/{PARTIAL_PARSE}"), key=lambda p: p.stat().st_mtime)
-    if parses:
-        target.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(parses[-1], wanted)
-
-
-def run_dbt(
-    context: dg.AssetExecutionContext, dbt: DbtCliResource, command: DbtCommand
-) -> Iterator:
+def run_dbt(context: dg.AssetExecutionContext, dbt: DbtCore, command: DbtCommand) -> Iterator:
     """Run one dbt command for the op's selection and yield its Dagster events.
 
-    The artifacts go to ``op_target_path``. Events are collected until dbt exits and then
-    yielded with ``dagster/row_count`` for tables; when dbt fails (an error in a model or an
-    error-severity test) the events it produced are still yielded before the error.
+    The artifacts go to ``op_target_path``. Events are yielded once dbt has finished, with
+    ``dagster/row_count`` for tables; when dbt fails (an error in a model or an error-severity
+    test) the events it produced are still yielded before the error.
     """
     dbt_environment()
     window = " ".join(f"{name}={value}" for name, value in command.env.items())
     context.log.info(f"{window} dbt {' '.join(command.args)}".strip())
-    target = op_target_path(settings.duckdb_path(), context.op_def.name)
-    seed_partial_parse(target)
+    warehouse = settings.duckdb_path()
     with window_environment(command.env):
-        invocation = dbt.cli(command.args, context=context, target_path=target)
-    events: list[Any] = []
-    failure: BaseException | None = None
-    try:
-        for event in invocation.stream():
-            events.append(event)
-    except Exception as exc:  # dbt exited non-zero; report what it did first
-        failure = exc
+        invocation = dbt.invoke(
+            command.args,
+            context=context,
+            target_path=op_target_path(warehouse, context.op_def.name),
+            parse_target=op_target_path(warehouse, PARSE_FOLDER),
+            dagster_dbt_translator=TRANSLATOR,
+        )
+    events = invocation.dagster_events(context)
     materialized = [
         uid
         for e in events
@@ -242,6 +205,7 @@ def run_dbt(
         if uid in extra:
             event = event.with_metadata({**event.metadata, **extra[uid]})
         yield event
+    failure = invocation.error()
     if failure is not None:
         raise failure
 
@@ -255,7 +219,7 @@ def run_dbt(
     dagster_dbt_translator=TRANSLATOR,
     pool=DUCKDB_POOL,
 )
-def krx_dbt_foundation(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtConfig):
+def krx_dbt_foundation(context: dg.AssetExecutionContext, dbt: DbtCore, config: DbtConfig):
     """Staging views, calendar, regimes and memberships: what the incremental models read."""
     yield from run_dbt(context, dbt, build_dbt_command(None, config.full_refresh))
 
@@ -270,7 +234,7 @@ def krx_dbt_foundation(context: dg.AssetExecutionContext, dbt: DbtCliResource, c
     backfill_policy=session_backfill,
     pool=DUCKDB_POOL,
 )
-def krx_dbt_incremental(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtConfig):
+def krx_dbt_incremental(context: dg.AssetExecutionContext, dbt: DbtCore, config: DbtConfig):
     """Facts and per-ticker-day marts for the run's session window (delete+insert by date)."""
     window = window_dates(context.partition_time_window)
     yield from run_dbt(context, dbt, build_dbt_command(window, config.full_refresh))
@@ -284,7 +248,7 @@ def krx_dbt_incremental(context: dg.AssetExecutionContext, dbt: DbtCliResource, 
     dagster_dbt_translator=TRANSLATOR,
     pool=DUCKDB_POOL,
 )
-def krx_dbt_rollups(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtConfig):
+def krx_dbt_rollups(context: dg.AssetExecutionContext, dbt: DbtCore, config: DbtConfig):
     """Market totals, post-exclusion residuals, weekly returns and the securities dimension."""
     yield from run_dbt(context, dbt, build_dbt_command(None, config.full_refresh))
 

@@ -1,0 +1,167 @@
+"""dbt Core inside the op's own process.
+
+A ``dbt build`` subprocess spends about 8 s before its first SQL statement (imports, loading the
+partial parse) and a run starts three of them. Here the project is parsed once per process and
+warehouse, and every op is one ``dbtRunner`` invocation on that manifest (dbt's documented
+programmatic invocation, "reusing objects"). dbt's result events become Dagster events through
+dagster-dbt's own conversion, the one its CLI resource applies to the subprocess's JSON log.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator
+from dagster_dbt.asset_utils import get_updated_cli_invocation_params_for_context
+from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
+from dagster_dbt.errors import DagsterDbtCliRuntimeError
+
+from pipelines import settings
+
+#: dbt's events for a finished node, the ones dagster-dbt turns into Dagster events.
+RESULT_EVENTS = frozenset({"LogSeedResult", "LogModelResult", "LogSnapshotResult", "LogTestResult"})
+
+
+@dataclass
+class DbtInvocation:
+    """What one in-process dbt command did: dbt's result events (as in its JSON log), its error
+    messages, and the manifest and translator the Dagster events are built with."""
+
+    args: list[str]
+    target_path: Path
+    manifest: dict[str, Any]
+    translator: DagsterDbtTranslator
+    results: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    success: bool = False
+    exception: BaseException | None = None
+
+    def collect(self, msg: Any) -> None:
+        """dbtRunner callback: keep node results and error messages."""
+        if msg.info.name in RESULT_EVENTS:
+            from dbt_common.events.functions import msg_to_dict
+
+            self.results.append(msg_to_dict(msg))
+        elif msg.info.level == "error":
+            self.errors.append(msg.info.msg)
+
+    def dagster_events(self, context: dg.AssetExecutionContext | None) -> list[Any]:
+        """The Dagster events of the results: outputs (or materializations) of models and
+        seeds, and check results of tests."""
+        events: list[Any] = []
+        for raw in self.results:
+            message = DbtCoreCliEventMessage(raw_event=raw, event_history_metadata={})
+            events.extend(
+                message.to_default_asset_events(
+                    manifest=self.manifest,
+                    dagster_dbt_translator=self.translator,
+                    context=context,
+                    target_path=self.target_path,
+                )
+            )
+        return events
+
+    def error(self) -> DagsterDbtCliRuntimeError | None:
+        """The failure of an unsuccessful command, naming dbt's errors and its log."""
+        if self.success:
+            return None
+        lines = [f"dbt {' '.join(self.args)} failed."]
+        if self.exception is not None:
+            lines.append(f"{type(self.exception).__name__}: {self.exception}")
+        if self.errors:
+            lines += ["Errors from dbt:", *self.errors]
+        lines.append(f"dbt's debug log: {self.target_path / 'dbt.log'}")
+        return DagsterDbtCliRuntimeError(description="\n".join(lines))
+
+
+#: Parsed manifests by (project folder, profiles folder, warehouse file).
+_MANIFESTS: dict[tuple[str, str, str], Any] = {}
+
+
+def release_duckdb() -> None:
+    """Close dbt-duckdb's database handle, which it keeps open between invocations: the same
+    process opens the file again (metadata, exports), and DuckDB refuses a second handle with
+    another configuration."""
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    with DuckDBConnectionManager._LOCK:
+        if DuckDBConnectionManager._ENV is not None:
+            DuckDBConnectionManager._ENV.close()
+        DuckDBConnectionManager.close_all_connections()
+
+
+class DbtCore(dg.ConfigurableResource):
+    """dbt Core run inside the op's process, the project parsed once per process and warehouse.
+
+    ``parse_target`` holds the partial parse that the first invocation of a process starts from.
+    """
+
+    project_dir: str
+    profiles_dir: str
+
+    def _folders(self, project_dir: str) -> list[str]:
+        return ["--project-dir", project_dir, "--profiles-dir", self.profiles_dir]
+
+    def manifest(self, project_dir: str, parse_target: Path) -> Any:
+        """dbt's manifest of ``project_dir`` for the current warehouse, parsed on first use
+        (from the partial parse in ``parse_target`` when there is one)."""
+        from dbt.cli.main import dbtRunner
+
+        key = (project_dir, self.profiles_dir, os.environ.get(settings.DUCKDB_ENV, ""))
+        if key not in _MANIFESTS:
+            args = ["parse", "--quiet", *self._folders(project_dir)]
+            args += ["--target-path", str(parse_target), "--log-path", str(parse_target)]
+            try:
+                result = dbtRunner().invoke(args)
+            finally:
+                release_duckdb()
+            if not result.success:
+                raise DagsterDbtCliRuntimeError(
+                    description=f"dbt parse failed: {result.exception} "
+                    f"(dbt's debug log: {parse_target / 'dbt.log'})"
+                )
+            _MANIFESTS[key] = result.result
+        return _MANIFESTS[key]
+
+    def invoke(
+        self,
+        args: Sequence[str],
+        *,
+        context: dg.AssetExecutionContext,
+        target_path: Path,
+        parse_target: Path,
+        dagster_dbt_translator: DagsterDbtTranslator,
+    ) -> DbtInvocation:
+        """Run ``dbt <args>`` on the op's selection, artifacts and log in ``target_path``."""
+        from dbt.cli.main import dbtRunner
+
+        params = get_updated_cli_invocation_params_for_context(
+            context=context, manifest={}, dagster_dbt_translator=dagster_dbt_translator
+        )
+        # a subset of more than 200 nodes becomes a selector file in a temporary copy of the
+        # project (dagster-dbt), which is then the project to parse and run
+        project = params.dbt_project
+        project_dir = str(project.project_dir) if project else self.project_dir
+        manifest = self.manifest(project_dir, parse_target)
+        full_args = [*args, *params.selection_args, *self._folders(project_dir)]
+        full_args += ["--target-path", str(target_path), "--log-path", str(target_path)]
+        if params.indirect_selection:
+            full_args += ["--indirect-selection", params.indirect_selection]
+        invocation = DbtInvocation(
+            args=full_args,
+            target_path=target_path,
+            manifest=dict(params.manifest),
+            translator=params.dagster_dbt_translator,
+        )
+        try:
+            result = dbtRunner(manifest=manifest, callbacks=[invocation.collect]).invoke(full_args)
+        finally:
+            release_duckdb()
+        invocation.success = result.success
+        invocation.exception = result.exception
+        return invocation
