@@ -471,3 +471,36 @@ def test_cli_export_writes_the_manifest(warehouse, exported, tmp_path, monkeypat
             rewritten = after[path][0] != before[path][0]
             assert rewritten == (parsed[1:] == (2021, 7)), path
             assert after[path][2] == before[path][2], path
+
+
+def test_files_the_last_manifest_describes_are_not_read_again(copy_db, tmp_path, monkeypatch):
+    from pipelines import exports
+
+    root = tmp_path / "exports"
+    hashed: list[str] = []
+    real_sha256 = exports._sha256
+
+    def counting_sha256(path: Path) -> str:
+        hashed.append(path.relative_to(root).as_posix())
+        return real_sha256(path)
+
+    monkeypatch.setattr(exports, "_sha256", counting_sha256)
+    with connect(copy_db) as con:
+        export_marts(con, root)
+        assert len(hashed) == sum(len(t["files"]) for t in read_manifest(root)["tables"].values())
+        # a run that died after writing a July file and before its manifest: described again
+        july = next(p for p in hashed if month_of(p) == ("fct_short_balances", 2021, 7))
+        may = next(p for p in hashed if month_of(p) == ("fct_short_balances", 2021, 5))
+        shutil.copyfile(root / may, root / july)
+        hashed.clear()
+        export_marts(con, root, WINDOW)
+    singles = {p for p in hashed if month_of(p) is None}
+    months = {month_of(p)[1:] for p in hashed if month_of(p) is not None}
+    assert singles == {f"{t}.parquet" for t in read_manifest(root)["tables"] if t not in FACTS}
+    assert months == {(2021, 6), (2021, 7)}
+    assert [p for p in hashed if month_of(p) and month_of(p)[1:] == (2021, 7)] == [july]
+    files = {f["path"]: f for t in read_manifest(root)["tables"].values() for f in t["files"]}
+    assert files[july]["sha256"] == sha256(root / july) == files[may]["sha256"]
+    assert files[july]["rows"] == files[may]["rows"]
+    for path, entry in files.items():  # every entry still describes its file
+        assert entry["sha256"] == sha256(root / path), path

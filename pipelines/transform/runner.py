@@ -83,7 +83,7 @@ class DbtInvocation:
 _MANIFESTS: dict[tuple[str, str, str], Any] = {}
 
 
-def release_duckdb() -> None:
+def _release_duckdb() -> None:
     """Close dbt-duckdb's database handle, which it keeps open between invocations: the same
     process opens the file again (metadata, exports), and DuckDB refuses a second handle with
     another configuration."""
@@ -93,6 +93,17 @@ def release_duckdb() -> None:
         if DuckDBConnectionManager._ENV is not None:
             DuckDBConnectionManager._ENV.close()
         DuckDBConnectionManager.close_all_connections()
+
+
+def invoke_dbt(args: Sequence[str], *, manifest: Any = None, callbacks: Sequence = ()) -> Any:
+    """One ``dbtRunner`` invocation (on ``manifest`` when given, else parsing the project);
+    dbt's handle on the warehouse is closed afterwards, however it ends."""
+    from dbt.cli.main import dbtRunner
+
+    try:
+        return dbtRunner(manifest=manifest, callbacks=list(callbacks)).invoke(list(args))
+    finally:
+        _release_duckdb()
 
 
 class DbtCore(dg.ConfigurableResource):
@@ -110,16 +121,11 @@ class DbtCore(dg.ConfigurableResource):
     def manifest(self, project_dir: str, parse_target: Path) -> Any:
         """dbt's manifest of ``project_dir`` for the current warehouse, parsed on first use
         (from the partial parse in ``parse_target`` when there is one)."""
-        from dbt.cli.main import dbtRunner
-
         key = (project_dir, self.profiles_dir, os.environ.get(settings.DUCKDB_ENV, ""))
         if key not in _MANIFESTS:
             args = ["parse", "--quiet", *self._folders(project_dir)]
             args += ["--target-path", str(parse_target), "--log-path", str(parse_target)]
-            try:
-                result = dbtRunner().invoke(args)
-            finally:
-                release_duckdb()
+            result = invoke_dbt(args)
             if not result.success:
                 raise DagsterDbtCliRuntimeError(
                     description=f"dbt parse failed: {result.exception} "
@@ -138,8 +144,6 @@ class DbtCore(dg.ConfigurableResource):
         dagster_dbt_translator: DagsterDbtTranslator,
     ) -> DbtInvocation:
         """Run ``dbt <args>`` on the op's selection, artifacts and log in ``target_path``."""
-        from dbt.cli.main import dbtRunner
-
         params = get_updated_cli_invocation_params_for_context(
             context=context, manifest={}, dagster_dbt_translator=dagster_dbt_translator
         )
@@ -158,10 +162,7 @@ class DbtCore(dg.ConfigurableResource):
             manifest=dict(params.manifest),
             translator=params.dagster_dbt_translator,
         )
-        try:
-            result = dbtRunner(manifest=manifest, callbacks=[invocation.collect]).invoke(full_args)
-        finally:
-            release_duckdb()
+        result = invoke_dbt(full_args, manifest=manifest, callbacks=[invocation.collect])
         invocation.success = result.success
         invocation.exception = result.exception
         return invocation
