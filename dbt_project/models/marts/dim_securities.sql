@@ -40,60 +40,52 @@ lagged as (
 
 ),
 
-flagged as (
-
-    select
-        *,
-        case
-            when
-                previous_observed_on is null
-                or (previous_name is distinct from name)
-                or (previous_market is distinct from market)
-                then 1
-            else 0
-        end as is_change
-    from lagged
-
-),
-
-numbered as (
-
-    select
-        *,
-        cast(
-            sum(is_change) over (
-                partition by ticker
-                order by observed_on
-                rows between unbounded preceding and current row
-            ) as integer
-        ) as version_number
-    from flagged
-
-),
-
-versions as (
+-- the first observation of each version: the ticker's first, or a new name or market
+changes as (
 
     select
         ticker,
-        version_number,
-        any_value(name) as name,
-        any_value(market) as market,
-        min(observed_on) as valid_from,
-        max(observed_on) as last_observed_on
-    from numbered
-    group by ticker, version_number
+        observed_on as valid_from,
+        previous_observed_on,
+        name,
+        market
+    from lagged
+    where
+        previous_observed_on is null
+        or previous_name is distinct from name
+        or previous_market is distinct from market
 
 ),
 
+last_observations as (
+
+    select
+        ticker,
+        max(observed_on) as last_observed_on
+    from observations
+    group by ticker
+
+),
+
+-- A version lasts until the next one's first observation; its last observation is the one just
+-- before that (the next version's previous_observed_on), or the ticker's last for the current one.
 bounded as (
 
     select
-        *,
-        lead(valid_from) over (
-            partition by ticker
-            order by version_number
-        ) as valid_to
-    from versions
+        changes.ticker,
+        cast(row_number() over by_version as integer) as version_number,
+        changes.name,
+        changes.market,
+        changes.valid_from,
+        lead(changes.valid_from) over by_version as valid_to,
+        coalesce(
+            lead(changes.previous_observed_on) over by_version,
+            last_observations.last_observed_on
+        ) as last_observed_on
+    from changes
+    inner join last_observations
+        on changes.ticker = last_observations.ticker
+    window by_version as (partition by changes.ticker order by changes.valid_from)
 
 ),
 
