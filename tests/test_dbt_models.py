@@ -821,6 +821,47 @@ def test_dagster_ops_build_a_partition_with_checks_and_row_counts(sample, tmp_pa
     assert not [p for p in target.iterdir() if p.is_dir() and p.name.startswith("krx_dbt")]
 
 
+@pytest.mark.slow
+def test_a_failing_dbt_test_fails_the_op_after_recording_its_events(sample, tmp_path, monkeypatch):
+    """No USD/KRW at all: the market mart's error-severity not_null test fails. The rollups op
+    fails naming the test, after Dagster has recorded the models it built and the failed check;
+    dbt has let go of the warehouse."""
+    import dagster as dg
+
+    from pipelines.resources import connect
+    from pipelines.transform.assets import dbt_asset_defs, dbt_resource
+
+    wh, _ = sample
+    db = tmp_path / "no_usdkrw.duckdb"
+    shutil.copy(wh.db, db)
+    with duckdb.connect(str(db)) as con:
+        con.execute("delete from raw.ecos_usdkrw")
+    monkeypatch.setenv(settings.DUCKDB_ENV, str(db))
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            dbt_asset_defs,
+            resources={"dbt": dbt_resource()},
+            instance=instance,
+            partition_key="2021-06-11",
+            raise_on_error=False,
+        )
+    assert not result.success
+    failures = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    assert [e.step_key for e in failures] == ["krx_dbt_rollups"]
+    message = failures[0].step_failure_data.error.message
+    assert "not_null_fct_market_short_balances_usdkrw" in message and "dbt.log" in message
+    failed = [c for c in result.get_asset_check_evaluations() if not c.passed]
+    assert [(c.asset_key.to_user_string(), c.check_name) for c in failed] == [
+        ("marts/fct_market_short_balances", "not_null_fct_market_short_balances_usdkrw")
+    ]
+    materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert {"marts/fct_short_balances", "marts/fct_market_short_balances"} <= materialized
+    assert rows(db, "select count(*) from marts.fct_market_short_balances "
+                "where trade_date = '2021-06-11' and usdkrw is null")[0][0] > 0  # fmt: skip
+    with connect(db, lock_timeout_s=0) as con:
+        assert con.execute("select 1").fetchone() == (1,)
+
+
 def test_a_new_process_starts_from_the_warehouse_s_last_parse(tmp_path, monkeypatch):
     from pipelines.transform import runner
     from pipelines.transform.assets import PARSE_FOLDER, dbt_resource, op_target_path

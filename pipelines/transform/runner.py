@@ -107,10 +107,8 @@ def invoke_dbt(args: Sequence[str], *, manifest: Any = None, callbacks: Sequence
 
 
 class DbtCore(dg.ConfigurableResource):
-    """dbt Core run inside the op's process, the project parsed once per process and warehouse.
-
-    ``parse_target`` holds the partial parse that the first invocation of a process starts from.
-    """
+    """dbt Core run inside the op's process, the project parsed once per process and warehouse
+    (from the partial parse a previous process left in the parse folder)."""
 
     project_dir: str
     profiles_dir: str
