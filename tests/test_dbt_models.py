@@ -230,6 +230,7 @@ def test_dbt_assets_split_into_three_acyclic_ops():
         "marts/top_short_balances",
         "marts/short_squeeze_watch",
         "intermediate/int_market_daily_totals",
+        "intermediate/int_security_daily_observations",
     }
     assert keys(krx_dbt_incremental) == incremental
     assert krx_dbt_incremental.partitions_def is not None
