@@ -8,6 +8,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import yaml
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+from dagster._core.storage.event_log import SqliteEventLogStorage
 
 from pipelines.instance import CONFIG, RUN_ENVIRONMENT
 from pipelines.instance.storage import BatchSqliteEventLogStorage
@@ -26,8 +28,21 @@ def downstream() -> dg.MaterializeResult:
     return dg.MaterializeResult(metadata={"rows": 7})
 
 
+@dg.asset_check(asset=upstream)
+def upstream_rows() -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(passed=True, metadata={"rows": 7})
+
+
+@dg.asset_check(asset=downstream)
+def downstream_rows() -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN)
+
+
+CHECKS = (upstream_rows.check_key, downstream_rows.check_key)
 JOB = dg.Definitions(
-    assets=[upstream, downstream], jobs=[dg.define_asset_job("both", [upstream, downstream])]
+    assets=[upstream, downstream],
+    asset_checks=[upstream_rows, downstream_rows],
+    jobs=[dg.define_asset_job("both", [upstream, downstream])],
 ).resolve_job_def("both")
 
 
@@ -52,6 +67,10 @@ def _record(instance: dg.DagsterInstance) -> dict:
             "metadata": {r.asset_materialization.metadata.get("rows") for r in events},
             "last_run_id": entry.last_run_id,
         }
+    storage = instance.event_log_storage
+    for key in CHECKS:
+        executions = storage.get_asset_check_execution_history(key, limit=100)
+        out[key.to_user_string()] = [(e.status, e.partition, e.run_id) for e in executions]
     return out
 
 
@@ -88,20 +107,30 @@ def test_batch_storage_records_what_the_default_storage_records(
     batched = _instance(tmp_path / "batched", CONFIG.read_text())
     default = _instance(tmp_path / "default", telemetry)
     assert not isinstance(default.event_log_storage, BatchSqliteEventLogStorage)
+    batched_runs, default_runs = [], []
     for _ in range(2):  # a second run updates what the first one wrote
-        batched_run, default_run = _run(batched), _run(default)
+        batched_runs.append(_run(batched))
+        default_runs.append(_run(default))
     got, expected = _record(batched), _record(default)
-    for record, run in ((got, batched_run), (expected, default_run)):
-        for asset in record.values():
-            assert asset.pop("last_run_id") == run.run_id
+    for record, runs in ((got, batched_runs), (expected, default_runs)):
+        for asset in ("upstream", "downstream"):
+            assert record[asset].pop("last_run_id") == runs[-1].run_id
+        # the check executions of both runs, newest first, named by run
+        order = {run.run_id: number for number, run in enumerate(runs)}
+        for key in CHECKS:
+            name = key.to_user_string()
+            record[name] = [(s, p, order[r]) for s, p, r in record[name]]
     assert got == expected
-    assert got["downstream"] == {
-        "partitions": SESSIONS,
-        "latest_partition": SESSIONS[-1],
-        "latest_is_newest_event": True,
-        "event_count": 2 * len(SESSIONS),
-        "metadata": {dg.IntMetadataValue(7)},
-    }
+    # the evaluations; Dagster also leaves a planned row per session for a check on a
+    # partitioned asset (as recorded by its own storage above)
+    status = AssetCheckExecutionRecordStatus
+    for key, outcome in zip(CHECKS, (status.SUCCEEDED, status.FAILED), strict=True):
+        executions = got[key.to_user_string()]
+        assert [e for e in executions if e[0] is not status.PLANNED] == [
+            (outcome, None, 1),
+            (outcome, None, 0),
+        ]
+        assert len(executions) == 2 + 2 * len(SESSIONS)
 
 
 def test_per_session_events_reach_the_storage_in_batches(tmp_path, monkeypatch, run_environment):
@@ -116,8 +145,23 @@ def test_per_session_events_reach_the_storage_in_batches(tmp_path, monkeypatch, 
         batches.append(len(events))
         return original(self, events)
 
+    one_by_one = []
+    store_event = SqliteEventLogStorage.store_event
+
+    def spy_one(self, event):
+        one_by_one.append(event.dagster_event_type)
+        return store_event(self, event)
+
     monkeypatch.setattr(BatchSqliteEventLogStorage, "store_event_batch", spy)
+    monkeypatch.setattr(SqliteEventLogStorage, "store_event", spy_one)
     assert _run(instance).success
-    # the two "planned" events, then each asset's per-session materializations
-    assert batches == [2, len(SESSIONS), len(SESSIONS)]
+    # the planned events of two assets and two checks, then each asset's per-session
+    # materializations, none of them stored one by one
+    assert batches == [4, len(SESSIONS), len(SESSIONS)]
+    planned = {
+        dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED,
+        dg.DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED,
+        dg.DagsterEventType.ASSET_MATERIALIZATION,
+    }
+    assert one_by_one and not planned & set(one_by_one)
     assert os.path.exists(storage.path_for_shard("index"))

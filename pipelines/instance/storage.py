@@ -1,10 +1,12 @@
-"""Dagster's SQLite event log, writing a batch of asset events in two transactions.
+"""Dagster's SQLite event log, writing a batch of planned and asset events in two transactions.
 
-A single run over seven years of sessions materializes each partitioned asset once per session.
-Dagster hands those events over as one batch (``DAGSTER_EVENT_BATCH_SIZE``), but its SQLite
-storage writes them one by one: a new engine, a run-shard commit and an index-shard commit per
-event, about 20 ms each. This storage writes the batch with one commit per shard and updates each
-asset's latest-event row once, leaving the stored records as the one-by-one path leaves them.
+Dagster hands some events to its storage as one batch (``DAGSTER_EVENT_BATCH_SIZE``): the
+"planned" events of a new run (one per asset and one per asset check, before the run starts)
+and the per-session materializations of a multi-session step. Its SQLite storage writes them
+one by one: a new engine and a commit per event in the run's shard, and one or two more in the
+index shard, 10-20 ms per event. This storage writes the batch with one commit per shard,
+updates each asset's latest-event row once, and inserts the planned asset-check rows together,
+leaving the stored records as the one-by-one path leaves them.
 
 Written against the pinned dagster 1.13.27 (``SqlEventLogStorage`` internals).
 """
@@ -15,10 +17,17 @@ import os
 from collections.abc import Sequence
 
 from dagster._config import Field, StringSource
-from dagster._core.events import ASSET_EVENTS
+from dagster._core.events import ASSET_EVENTS, DagsterEventType
 from dagster._core.events.log import EventLogEntry
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 from dagster._core.storage.event_log import SqliteEventLogStorage
-from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
+from dagster._core.storage.event_log.schema import (
+    AssetCheckExecutionsTable,
+    SqlEventLogStorageTable,
+)
+from dagster._serdes import serialize_value
+
+CHECK_PLANNED = DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED
 
 
 def _is_asset_event(event: EventLogEntry) -> bool:
@@ -28,6 +37,10 @@ def _is_asset_event(event: EventLogEntry) -> bool:
         and dagster_event.event_type in ASSET_EVENTS
         and dagster_event.asset_key is not None
     )
+
+
+def _is_check_planned(event: EventLogEntry) -> bool:
+    return event.dagster_event is not None and event.dagster_event.event_type == CHECK_PLANNED
 
 
 class BatchSqliteEventLogStorage(SqliteEventLogStorage):
@@ -45,7 +58,8 @@ class BatchSqliteEventLogStorage(SqliteEventLogStorage):
 
     def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
         run_ids = {event.run_id for event in events}
-        if len(run_ids) != 1 or not all(map(_is_asset_event, events)):
+        batchable = all(_is_asset_event(e) or _is_check_planned(e) for e in events)
+        if len(run_ids) != 1 or not batchable:
             super().store_event_batch(events)  # one by one, as Dagster does
             return
         (run_id,) = run_ids
@@ -55,12 +69,41 @@ class BatchSqliteEventLogStorage(SqliteEventLogStorage):
         with self.index_transaction() as conn:
             insert = SqlEventLogStorageTable.insert()
             event_ids = [conn.execute(insert, row).inserted_primary_key[0] for row in rows]
-            self._store_asset_event_tags(conn, events, event_ids)
+            assets = [i for i, event in enumerate(events) if _is_asset_event(event)]
+            if assets:
+                self._store_asset_event_tags(
+                    conn, [events[i] for i in assets], [event_ids[i] for i in assets]
+                )
             # each event type sets the same columns of the asset's row: the last one of each
             # (asset, type), applied in order, leaves the row as applying every event would
             last = {
-                (event.dagster_event.asset_key, event.dagster_event.event_type): index
-                for index, event in enumerate(events)
+                (events[i].dagster_event.asset_key, events[i].dagster_event.event_type): i
+                for i in assets
             }
             for index in sorted(last.values()):
                 self._store_asset_event(conn, events[index], event_ids[index])
+            checks = [
+                row
+                for event, event_id in zip(events, event_ids, strict=True)
+                if _is_check_planned(event)
+                for row in self._check_planned_rows(event, event_id)
+            ]
+            if checks:
+                conn.execute(AssetCheckExecutionsTable.insert(), checks)
+
+    def _check_planned_rows(self, event: EventLogEntry, event_id: int) -> list[dict]:
+        """The rows Dagster's ``_store_asset_check_evaluation_planned`` inserts for one
+        event: one per partition it plans (or one unpartitioned)."""
+        planned = event.dagster_event.event_specific_data
+        subset = planned.partitions_subset
+        row = {
+            "asset_key": planned.asset_key.to_string(),
+            "check_name": planned.check_name,
+            "run_id": event.run_id,
+            "execution_status": AssetCheckExecutionRecordStatus.PLANNED.value,
+            "evaluation_event": serialize_value(event),
+            "evaluation_event_timestamp": self._event_insert_timestamp(event),
+            "evaluation_event_storage_id": event_id,
+        }
+        partitions = subset.get_partition_keys() if subset else [None]
+        return [{**row, "partition": partition} for partition in partitions]
