@@ -5,8 +5,10 @@ Three warehouses are built from one sample landing zone for the sessions D1..D3:
   B: killed with SIGKILL inside the raw load, then rebuilt as two overlapping windows D1..D2 and
      D2..D3 (so D2 runs twice);
   C: killed with SIGKILL while dbt runs, then two builds of D1..D3 started at the same moment
-     (they queue on the DuckDB pool), with the sensors and schedule evaluated meanwhile.
-B and C must end with every table identical to A (load timestamps aside) and exports holding the
+     (they queue on the DuckDB pool), with the sensors and schedule evaluated meanwhile;
+  D: interrupted with Ctrl-C (SIGINT) while dbt runs, which must stop the build at once and
+     report it, then built again.
+B, C and D must end with every table identical to A (load timestamps aside) and exports holding the
 same rows.
 """
 
@@ -156,5 +158,20 @@ def test_killed_during_dbt_then_two_builds_at_once_match(reference, landing, tmp
     outputs = [p.communicate(timeout=900)[0] for p in (first, second)]
     for process, output in zip((first, second), outputs, strict=True):
         _ok(subprocess.CompletedProcess(process.args, process.returncode, output))
+    assert warehouse.checksums() == reference.checksums()
+    assert warehouse.exported_rows() == reference.exported_rows()
+
+
+def test_ctrl_c_during_dbt_stops_the_build_then_a_rebuild_matches(reference, landing, tmp_path):
+    warehouse = Warehouse(tmp_path, landing)
+    victim = warehouse.start(D1, D3)
+    _wait_for_dbt(warehouse.db)
+    time.sleep(1)  # dbt's threads are running queries
+    os.killpg(victim.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends
+    output, _ = victim.communicate(timeout=60)
+    assert victim.returncode == 1, output[-4000:]
+    assert "dbt was interrupted" in output
+    assert "Resource In Use" not in output
+    _ok(warehouse.build(D1, D3))  # the interrupted run left no lock and no pool slot
     assert warehouse.checksums() == reference.checksums()
     assert warehouse.exported_rows() == reference.exported_rows()

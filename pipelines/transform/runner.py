@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from dagster._core.errors import DagsterExecutionInterruptedError
+from dagster._utils.interrupts import raise_interrupts_as
 from dagster_dbt import DagsterDbtTranslator
 from dagster_dbt.asset_utils import get_updated_cli_invocation_params_for_context
 from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
@@ -97,13 +99,21 @@ def _release_duckdb() -> None:
 
 def invoke_dbt(args: Sequence[str], *, manifest: Any = None, callbacks: Sequence = ()) -> Any:
     """One ``dbtRunner`` invocation (on ``manifest`` when given, else parsing the project);
-    dbt's handle on the warehouse is closed afterwards, however it ends."""
+    dbt's handle on the warehouse is closed afterwards, however it ends.
+
+    An interrupt (Ctrl-C, a run terminated in the UI) reaches dbt as the ``KeyboardInterrupt``
+    it handles: it cancels the queries its threads run and stops them, so the handle can be
+    closed; the interrupt is then raised again as Dagster's own."""
     from dbt.cli.main import dbtRunner
 
     try:
-        return dbtRunner(manifest=manifest, callbacks=list(callbacks)).invoke(list(args))
+        with raise_interrupts_as(KeyboardInterrupt):
+            result = dbtRunner(manifest=manifest, callbacks=list(callbacks)).invoke(list(args))
     finally:
         _release_duckdb()
+    if isinstance(result.exception, KeyboardInterrupt):
+        raise DagsterExecutionInterruptedError("dbt was interrupted")
+    return result
 
 
 class DbtCore(dg.ConfigurableResource):
