@@ -760,8 +760,11 @@ def test_dagster_ops_build_a_partition_with_checks_and_row_counts(sample, tmp_pa
     first, second = "2021-06-11", "2021-06-14"
     count_sql = "select count(*) from {} where trade_date = ?"
     expected = rows(db, count_sql.format("staging.stg_krx__short_balances"), [second])[0][0]
-    others = rows(db, "select count(*), sum(hash(x)) from marts.fct_short_balances x "
-                  "where trade_date <> ? and trade_date <> ?", [first, second])  # fmt: skip
+    others_sql = (
+        "select count(*), sum(hash(x)) from marts.fct_short_balances x "
+        "where trade_date <> ? and trade_date <> ?"
+    )
+    others = rows(db, others_sql, [first, second])
     with duckdb.connect(str(db)) as con:  # the second run must put these back
         con.execute("delete from marts.fct_short_balances where trade_date = ?", [second])
     target = PROJECT_DIR / "target"
@@ -800,8 +803,7 @@ def test_dagster_ops_build_a_partition_with_checks_and_row_counts(sample, tmp_pa
     }
     # the second window rebuilt exactly its session
     assert rows(db, count_sql.format("marts.fct_short_balances"), [second])[0][0] == expected > 0
-    assert rows(db, "select count(*), sum(hash(x)) from marts.fct_short_balances x "
-                "where trade_date <> ? and trade_date <> ?", [first, second]) == others  # fmt: skip
+    assert rows(db, others_sql, [first, second]) == others
     # dbt has let go of the file: this process can open it for writing again
     with connect(db, lock_timeout_s=0) as con:
         assert con.execute("select 1").fetchone() == (1,)
