@@ -1,6 +1,6 @@
 """Crash safety, concurrency and idempotency of ``krx-short build``, end to end.
 
-Three warehouses are built from one sample landing zone for the sessions D1..D3:
+Four warehouses are built from one sample landing zone for the sessions D1..D3:
   A: one uninterrupted build (the reference);
   B: killed with SIGKILL inside the raw load, then rebuilt as two overlapping windows D1..D2 and
      D2..D3 (so D2 runs twice);
