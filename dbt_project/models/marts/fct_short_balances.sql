@@ -28,40 +28,50 @@ usdkrw_rates as (
 
 ),
 
--- The last ECOS rate published on or before the session (null when none exists).
-with_rates as (
+-- Per session (a few thousand rows, not one per ticker-day): the last ECOS rate published on or
+-- before it (null when none exists) and the day KRX publishes its balances.
+sessions as (
+
+    select distinct trade_date from balances
+
+),
+
+session_context as (
 
     select
-        balances.*,
+        sessions.trade_date,
         usdkrw_rates.usdkrw,
-        usdkrw_rates.rate_date as usdkrw_rate_date
-    from balances
+        usdkrw_rates.rate_date as usdkrw_rate_date,
+        calendar.balance_published_on
+    from sessions
     asof left join usdkrw_rates
-        on balances.trade_date >= usdkrw_rates.rate_date
+        on sessions.trade_date >= usdkrw_rates.rate_date
+    left join calendar
+        on sessions.trade_date = calendar.session_date
 
 ),
 
 final as (
 
     select
-        with_rates.trade_date,
-        with_rates.ticker,
-        with_rates.market,
-        with_rates.name,
-        with_rates.balance_qty,
-        with_rates.listed_shares,
-        with_rates.balance_krw,
-        with_rates.market_cap_krw,
-        with_rates.balance_ratio_pct,
-        with_rates.market_cap_krw / nullif(with_rates.listed_shares, 0) as close_krw,
-        with_rates.usdkrw,
-        with_rates.usdkrw_rate_date,
-        with_rates.balance_krw / with_rates.usdkrw as balance_usd,
-        calendar.balance_published_on as published_on,
-        with_rates.source_file
-    from with_rates
-    left join calendar
-        on with_rates.trade_date = calendar.session_date
+        balances.trade_date,
+        balances.ticker,
+        balances.market,
+        balances.name,
+        balances.balance_qty,
+        balances.listed_shares,
+        balances.balance_krw,
+        balances.market_cap_krw,
+        balances.balance_ratio_pct,
+        balances.market_cap_krw / nullif(balances.listed_shares, 0) as close_krw,
+        session_context.usdkrw,
+        session_context.usdkrw_rate_date,
+        balances.balance_krw / session_context.usdkrw as balance_usd,
+        session_context.balance_published_on as published_on,
+        balances.source_file
+    from balances
+    left join session_context
+        on balances.trade_date = session_context.trade_date
 
 )
 
