@@ -22,7 +22,7 @@ from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
 
-from landing import Sample, balance_files, prepare, sample_for, set_state
+from landing import Sample, balance_files, prepare, read_through, sample_for, set_state
 from procs import Measured, dagster_timeline, run_measured
 
 REPO = Path(__file__).resolve().parents[1]
@@ -441,6 +441,10 @@ def main(argv: list[str] | None = None) -> int:
     if prepare(bench.sample):
         print(f"sample ready in {time.perf_counter() - started:.0f} s")
     set_state(bench.sample, with_last=False)
+    read_started = time.perf_counter()
+    megabytes = read_through(bench.sample) / 1e6
+    seconds = time.perf_counter() - read_started
+    print(f"landing files read once in {seconds:.0f} s ({megabytes:,.0f} MB)")
     shutil.rmtree(bench.runs, ignore_errors=True)
     bench.runs.mkdir(parents=True)
     try:
