@@ -35,6 +35,15 @@ WORKERS_ENV = "KRX_LOAD_WORKERS"
 #: Tasks each worker is given ahead of the one being collected: it prepares the next while the
 #: loader inserts the last.
 AHEAD_PER_WORKER = 2
+#: glibc malloc settings for the workers: freed memory stays in the heap instead of going back
+#: to the OS, so a worker's next batch reuses pages instead of faulting in fresh ones (its bodies
+#: and buffers are the same size batch after batch). Full-scale raw load: about 2 s less system
+#: time; other C libraries ignore them.
+GLIBC_KEEP_FREED_MEMORY = {
+    "MALLOC_MMAP_THRESHOLD_": str(2**31 - 1),
+    "MALLOC_TRIM_THRESHOLD_": str(2**32 - 1),
+    "MALLOC_TOP_PAD_": str(256 * 2**20),
+}
 #: The folder that holds the ``pipelines`` package, put first on the workers' path.
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 
@@ -86,6 +95,7 @@ class _Worker:
             "PYTHONPATH": os.pathsep.join([str(PACKAGE_ROOT), *([path] if path else [])]),
             # the workers keep the cores busy between them: one polars thread each
             "POLARS_MAX_THREADS": "1",
+            **GLIBC_KEEP_FREED_MEMORY,
         }
         self.process = subprocess.Popen(
             [sys.executable, "-m", __name__],
