@@ -23,42 +23,65 @@ EXTRA_CLOSURES: frozenset[dt.date] = frozenset(
 CALENDAR_START = "2015-01-01"
 
 
-def _cache_file() -> Path:
-    """Where the computed sessions are kept: building XKRX takes seconds, reading a file not."""
+def calendar_window_end(today: dt.date) -> dt.date:
+    """The calendar reaches a year past ``today``, as exchange-calendars' default window does."""
+    try:
+        return today.replace(year=today.year + 1)
+    except ValueError:  # 29 February
+        return today.replace(year=today.year + 1, day=28)
+
+
+def _cache_file(end: dt.date) -> Path:
+    """Where the sessions up to ``end`` are kept: building XKRX takes seconds, reading a file not.
+
+    The key names ``end``, so the cache moves forward with the calendar day by day.
+    """
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "krx-short"
     closures = ",".join(sorted(d.isoformat() for d in EXTRA_CLOSURES))
     key = hashlib.sha256(
-        f"{version('exchange-calendars')}|{CALENDAR_START}|{closures}".encode()
+        f"{version('exchange-calendars')}|{CALENDAR_START}|{end}|{closures}".encode()
     ).hexdigest()[:16]
     return base / f"xkrx-sessions-{key}.txt"
 
 
-def compute_sessions() -> tuple[dt.date, ...]:
-    """XKRX sessions from exchange-calendars, minus the extra closures."""
+def compute_sessions(end: dt.date) -> tuple[dt.date, ...]:
+    """XKRX sessions up to ``end`` from exchange-calendars, minus the extra closures."""
     import exchange_calendars as xcals
     import pandas as pd
 
-    cal = xcals.get_calendar("XKRX", start=CALENDAR_START)
+    cal = xcals.get_calendar("XKRX", start=CALENDAR_START, end=end.isoformat())
     days = (d.date() for d in pd.DatetimeIndex(cal.sessions))
     return tuple(d for d in days if d not in EXTRA_CLOSURES)
 
 
-@cache
-def _sessions() -> tuple[dt.date, ...]:
-    path = _cache_file()
+def load_sessions(today: dt.date) -> tuple[dt.date, ...]:
+    """Sessions up to a year past ``today``: read from the cache, else computed and cached.
+
+    Writing a new cache file removes the files of earlier days.
+    """
+    end = calendar_window_end(today)
+    path = _cache_file(end)
     try:
         return tuple(dt.date.fromisoformat(line) for line in path.read_text().split())
     except (OSError, ValueError):
         pass
-    sessions = compute_sessions()
+    sessions = compute_sessions(end)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         temp = path.with_suffix(f".{os.getpid()}.tmp")
         temp.write_text("\n".join(d.isoformat() for d in sessions) + "\n")
         os.replace(temp, path)
+        for stale in path.parent.glob("xkrx-sessions-*.txt"):
+            if stale != path:
+                stale.unlink(missing_ok=True)
     except OSError:
         pass  # a read-only home only costs speed
     return sessions
+
+
+@cache
+def _sessions() -> tuple[dt.date, ...]:
+    return load_sessions(dt.date.today())
 
 
 @cache

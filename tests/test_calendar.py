@@ -6,7 +6,32 @@ from pipelines import calendar
 
 
 def test_cached_sessions_equal_exchange_calendars():
-    assert calendar._sessions() == calendar.compute_sessions()
+    end = calendar.calendar_window_end(dt.date.today())
+    assert calendar._sessions() == calendar.compute_sessions(end)
+    assert calendar.calendar_end() == calendar.last_session_on_or_before(end)
+
+
+def test_cache_follows_the_day(tmp_path, monkeypatch):
+    """A cache written on an earlier day is not served: the calendar's window moves on."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    cache_dir = tmp_path / "krx-short"
+    monday, tuesday = dt.date(2026, 11, 16), dt.date(2026, 11, 17)
+
+    first = calendar.load_sessions(monday)
+    assert first[-1] == dt.date(2027, 11, 16)
+    assert first == calendar.load_sessions(monday)  # now read from the file
+    (monday_file,) = cache_dir.glob("xkrx-sessions-*.txt")
+
+    second = calendar.load_sessions(tuesday)
+    assert second[-1] == dt.date(2027, 11, 17)
+    assert second[:-1] == first
+    assert not monday_file.exists()  # the earlier day's file is removed
+    assert len(list(cache_dir.glob("xkrx-sessions-*.txt"))) == 1
+
+
+def test_calendar_window_end():
+    assert calendar.calendar_window_end(dt.date(2026, 11, 22)) == dt.date(2027, 11, 22)
+    assert calendar.calendar_window_end(dt.date(2028, 2, 29)) == dt.date(2029, 2, 28)
 
 
 def test_known_sessions_and_closures():
