@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import os
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import dagster as dg
 
@@ -37,7 +39,20 @@ def partition_range(start: dt.date, end: dt.date) -> dg.PartitionKeyRange:
     return dg.PartitionKeyRange(sessions[0].isoformat(), sessions[-1].isoformat())
 
 
-HOST_TAG, PID_TAG = "krx/host", "krx/pid"
+HOST_TAG, PID_TAG, PROCESS_TAG = "krx/host", "krx/pid", "krx/process"
+
+
+def process_identity(pid: int) -> str | None:
+    """The boot and start time of process ``pid`` (Linux ``/proc``), which a later process
+    given the same PID (after the run's process died, or after a reboot) does not share; None
+    where ``/proc`` does not tell (another system, or the process is gone)."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # field 22, "starttime", counted after the command name, which may hold spaces and ")"
+    return f"{boot}/{stat.rsplit(')', 1)[1].split()[19]}"
 
 
 def _process_alive(pid: int) -> bool:
@@ -50,6 +65,16 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
+def _run_process_alive(tags: Mapping[str, str]) -> bool:
+    """Whether the process that started a command-line run still runs: its PID is alive and,
+    where the run recorded it, is the same process (not a PID reused since)."""
+    pid = int(tags[PID_TAG])
+    if not _process_alive(pid):
+        return False
+    recorded = tags.get(PROCESS_TAG)
+    return recorded is None or process_identity(pid) in (None, recorded)
+
+
 def release_dead_runs(instance: dg.DagsterInstance) -> list[str]:
     """Fail the command-line runs of this host whose process died (SIGKILL, power loss) and free
     the DuckDB pool slots they held; without a daemon nothing else would."""
@@ -59,7 +84,7 @@ def release_dead_runs(instance: dg.DagsterInstance) -> list[str]:
         run = instance.get_run_by_id(run_id)
         if run is None or run.tags.get(HOST_TAG) != host or PID_TAG not in run.tags:
             continue
-        if run.is_finished or not _process_alive(int(run.tags[PID_TAG])):
+        if run.is_finished or not _run_process_alive(run.tags):
             if not run.is_finished:
                 instance.report_run_failed(run, "the krx-short process of this run died")
             instance.event_log_storage.free_concurrency_slots_for_run(run_id)
@@ -86,6 +111,7 @@ def run_build(
             "dagster/asset_partition_range_end": keys.end,
             HOST_TAG: socket.gethostname(),
             PID_TAG: str(os.getpid()),
+            **({PROCESS_TAG: identity} if (identity := process_identity(os.getpid())) else {}),
         },
         raise_on_error=False,
     )

@@ -6,6 +6,9 @@ import datetime as dt
 import json
 import os
 import shutil
+import socket
+import subprocess
+import sys
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -14,7 +17,15 @@ import pytest
 
 from pipelines.assets.freshness import latest_published, sessions_behind
 from pipelines.assets.raw import raw_assets
-from pipelines.build import BuildOutcome, partition_range
+from pipelines.build import (
+    HOST_TAG,
+    PID_TAG,
+    PROCESS_TAG,
+    BuildOutcome,
+    partition_range,
+    process_identity,
+    release_dead_runs,
+)
 from pipelines.partitions import session_partitions
 from pipelines.resources import DuckDBWarehouse, LandingZone
 from pipelines.schedules import evening_range, evening_schedule
@@ -160,6 +171,60 @@ def test_build_outcome_exit_codes():
     assert BuildOutcome("r", True, warnings=["gap"]).exit_code(strict=True) == 1
     assert BuildOutcome("r", True, failed_checks=["x"]).exit_code() == 1
     assert BuildOutcome("r", False, failed_steps=["x"]).exit_code() == 1
+
+
+def test_process_identity_tells_processes_apart():
+    me = process_identity(os.getpid())
+    assert me is not None and me == process_identity(os.getpid())
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        other = process_identity(child.pid)
+        assert other is not None and other != me
+        assert other.split("/")[0] == me.split("/")[0]  # same boot, another start
+    finally:
+        child.kill()
+        child.wait()
+    assert process_identity(child.pid) is None
+
+
+def test_release_dead_runs_frees_the_slots_of_dead_and_reused_processes(tmp_path):
+    from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus, make_new_run_id
+
+    instance = dg.DagsterInstance.local_temp(str(tmp_path))
+    storage = instance.event_log_storage
+    storage.set_concurrency_slots("duckdb", 10)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    me, host = str(os.getpid()), socket.gethostname()
+    cases = {
+        "alive": {HOST_TAG: host, PID_TAG: me, PROCESS_TAG: process_identity(os.getpid())},
+        "alive, no identity recorded": {HOST_TAG: host, PID_TAG: me},
+        "pid reused": {HOST_TAG: host, PID_TAG: me, PROCESS_TAG: "another-boot/42"},
+        "process gone": {HOST_TAG: host, PID_TAG: str(gone.pid)},
+        "another host": {HOST_TAG: "elsewhere", PID_TAG: str(gone.pid)},
+        "not a command-line run": {},
+    }
+    run_ids = {}
+    for case, tags in cases.items():
+        run = DagsterRun(
+            job_name="krx_build",
+            run_id=make_new_run_id(),
+            status=DagsterRunStatus.STARTED,
+            tags=tags,
+        )
+        instance.add_run(run)
+        storage.claim_concurrency_slot("duckdb", run.run_id, "krx_dbt_foundation")
+        run_ids[case] = run.run_id
+
+    released = release_dead_runs(instance)
+
+    dead = {run_ids["pid reused"], run_ids["process gone"]}
+    assert set(released) == dead
+    assert storage.get_concurrency_run_ids() == set(run_ids.values()) - dead
+    for case, run_id in run_ids.items():
+        status = instance.get_run_by_id(run_id).status
+        expected = DagsterRunStatus.FAILURE if run_id in dead else DagsterRunStatus.STARTED
+        assert status == expected, case
 
 
 def test_check_failures_and_run_failures_reach_the_alert_log(tmp_path, monkeypatch):
