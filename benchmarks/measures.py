@@ -184,24 +184,34 @@ def pandas_baseline(args: dict) -> dict:
 
 
 def queries(args: dict) -> dict:
-    """(f) Median latency of typical mart queries on the full warehouse (read-only)."""
+    """(f) Median latency of typical mart queries on the full warehouse (read-only): the top 50
+    of the latest session the warehouse holds on or before ``day``, and the market balances of
+    the year up to it."""
+    import datetime as dt
+
     import duckdb
 
     from pipelines.resources import DUCKDB_CONFIG
 
-    statements = {
-        "top50_day": (
-            "select * from marts.top_short_balances where trade_date = ? order by market, rank",
-            [args["day"]],
-        ),
-        "market_year": (
-            "select * from marts.fct_market_short_balances where trade_date between ? and ? "
-            "order by trade_date, market",
-            [args["year_start"], args["day"]],
-        ),
-    }
     result = {}
     with duckdb.connect(args["db"], read_only=True, config=DUCKDB_CONFIG) as con:
+        (day,) = con.execute(
+            "select max(trade_date) from marts.top_short_balances where trade_date <= ?",
+            [args["day"]],
+        ).fetchone()
+        if day is None:
+            raise SystemExit(f"(f): marts.top_short_balances has no session up to {args['day']}")
+        statements = {
+            "top50_day": (
+                "select * from marts.top_short_balances where trade_date = ? order by market, rank",
+                [day],
+            ),
+            "market_year": (
+                "select * from marts.fct_market_short_balances where trade_date between ? and ? "
+                "order by trade_date, market",
+                [day - dt.timedelta(days=365), day],
+            ),
+        }
         for name, (sql, params) in statements.items():
             timings, rows = [], 0
             for _ in range(args["repeat"]):
@@ -209,6 +219,7 @@ def queries(args: dict) -> dict:
                 rows = len(con.execute(sql, params).fetchall())
                 timings.append((time.perf_counter() - started) * 1000)
             result[name] = {
+                "day": day.isoformat(),
                 "median_ms": statistics.median(timings),
                 "first_ms": timings[0],
                 "max_ms": max(timings),
