@@ -6,9 +6,11 @@ from pipelines import calendar
 
 
 def test_cached_sessions_equal_exchange_calendars():
-    end = calendar.calendar_window_end(dt.date.today())
-    assert calendar._sessions() == calendar.compute_sessions(end)
-    assert calendar.calendar_end() == calendar.last_session_on_or_before(end)
+    today = dt.date.today()
+    end = calendar.calendar_window_end(today)
+    sessions = calendar.load_sessions(today)  # the cache in the user's home, as a run reads it
+    assert sessions == calendar.compute_sessions(end)
+    assert sessions[-1] == calendar.last_session_on_or_before(end)
 
 
 def test_cache_follows_the_day(tmp_path, monkeypatch):
