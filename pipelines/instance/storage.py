@@ -58,8 +58,9 @@ class BatchSqliteEventLogStorage(SqliteEventLogStorage):
 
     def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
         run_ids = {event.run_id for event in events}
-        batchable = all(_is_asset_event(e) or _is_check_planned(e) for e in events)
-        if len(run_ids) != 1 or not batchable:
+        assets = [i for i, event in enumerate(events) if _is_asset_event(event)]
+        checks = [i for i, event in enumerate(events) if _is_check_planned(event)]
+        if len(run_ids) != 1 or len(assets) + len(checks) != len(events):
             super().store_event_batch(events)  # one by one, as Dagster does
             return
         (run_id,) = run_ids
@@ -69,7 +70,6 @@ class BatchSqliteEventLogStorage(SqliteEventLogStorage):
         with self.index_transaction() as conn:
             insert = SqlEventLogStorageTable.insert()
             event_ids = [conn.execute(insert, row).inserted_primary_key[0] for row in rows]
-            assets = [i for i, event in enumerate(events) if _is_asset_event(event)]
             if assets:
                 self._store_asset_event_tags(
                     conn, [events[i] for i in assets], [event_ids[i] for i in assets]
@@ -82,14 +82,11 @@ class BatchSqliteEventLogStorage(SqliteEventLogStorage):
             }
             for index in sorted(last.values()):
                 self._store_asset_event(conn, events[index], event_ids[index])
-            checks = [
-                row
-                for event, event_id in zip(events, event_ids, strict=True)
-                if _is_check_planned(event)
-                for row in self._check_planned_rows(event, event_id)
+            check_rows = [
+                row for i in checks for row in self._check_planned_rows(events[i], event_ids[i])
             ]
-            if checks:
-                conn.execute(AssetCheckExecutionsTable.insert(), checks)
+            if check_rows:
+                conn.execute(AssetCheckExecutionsTable.insert(), check_rows)
 
     def _check_planned_rows(self, event: EventLogEntry, event_id: int) -> list[dict]:
         """The rows Dagster's ``_store_asset_check_evaluation_planned`` inserts for one
