@@ -1,8 +1,10 @@
 """Parquet exports of the ``marts`` schema (SPEC section 6).
 
-Facts are Hive-partitioned by ``year=``/``month=`` of ``trade_date``; dimensions and marts are
-single files. Every write goes to a temporary path first and is swapped into place, so a reader
-never sees half a table. ``manifest.json`` lists each table's path, rows, columns and checksum.
+Facts are Hive-partitioned by ``year=``/``month=`` of ``trade_date`` (an empty fact is one
+zero-row ``empty.parquet`` with its columns, so a glob over its folder still reads);
+dimensions and marts are single files. Every write goes to a temporary path first and is
+swapped into place, so a reader never sees half a table. ``manifest.json`` lists each table's
+path, rows, columns and checksum.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ FACTS = ("fct_short_balances", "fct_short_trades", "fct_market_short_balances", 
 #: zstd level 1: a third faster to write than DuckDB's default level 3, files 3% larger
 #: (benchmarks/RESULTS.md)
 COPY_OPTIONS = "format parquet, compression zstd, compression_level 1"
+#: The file an empty fact exports in place of its (absent) month partitions.
+EMPTY_FACT_FILE = "empty.parquet"
 
 
 @dataclass(frozen=True)
@@ -95,11 +99,22 @@ def _months(start: dt.date, end: dt.date) -> list[tuple[int, int]]:
     return months
 
 
-def _export_single(con, table: str, root: Path) -> None:
-    target = root / f"{table}.parquet"
-    temp = root / f".{table}.{uuid.uuid4().hex}.parquet"
-    con.execute(f"copy (select * from marts.{table}) to {_quote(temp)} ({COPY_OPTIONS})")
+def _write_file(con, query: str, target: Path) -> None:
+    """``query`` as one Parquet file at ``target``, swapped into place."""
+    temp = target.with_name(f".{target.name}.{uuid.uuid4().hex}")
+    con.execute(f"copy ({query}) to {_quote(temp)} ({COPY_OPTIONS})")
     os.replace(temp, target)
+
+
+def _export_single(con, table: str, root: Path) -> None:
+    _write_file(con, f"select * from marts.{table}", root / f"{table}.parquet")
+
+
+def _with_partition_columns(table: str) -> str:
+    return (
+        f"select *, year({PARTITION_COLUMN}) as year, month({PARTITION_COLUMN}) as month "
+        f"from marts.{table}"
+    )
 
 
 def _export_partitioned(
@@ -118,8 +133,7 @@ def _export_partitioned(
     else:
         months = None
     con.execute(
-        f"copy (select *, year({PARTITION_COLUMN}) as year, month({PARTITION_COLUMN}) as month "
-        f"from marts.{table} {where}) to {_quote(staging)} "
+        f"copy ({_with_partition_columns(table)} {where}) to {_quote(staging)} "
         f"({COPY_OPTIONS}, partition_by (year, month), filename_pattern 'data_{{i}}')"
     )
     final.mkdir(parents=True, exist_ok=True)
@@ -144,6 +158,10 @@ def _export_partitioned(
         if not any(year_dir.iterdir()):
             year_dir.rmdir()
     shutil.rmtree(staging, ignore_errors=True)
+    if any(final.glob("year=*/month=*")):
+        (final / EMPTY_FACT_FILE).unlink(missing_ok=True)
+    else:  # no month holds a row: one zero-row file carries the columns
+        _write_file(con, f"{_with_partition_columns(table)} limit 0", final / EMPTY_FACT_FILE)
 
 
 @dataclass(frozen=True)
@@ -176,6 +194,8 @@ class Recorded:
 def _describe(con, table: str, root: Path, partitioned: bool, recorded: Recorded) -> TableExport:
     if partitioned:
         files = sorted((root / table).glob("year=*/month=*/*.parquet"))
+        if (root / table / EMPTY_FACT_FILE).exists():
+            files.append(root / table / EMPTY_FACT_FILE)
         path = f"{table}/"
     else:
         files = [root / f"{table}.parquet"]

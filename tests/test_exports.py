@@ -308,14 +308,22 @@ def test_duckdb_pyarrow_and_pandas_read_back_the_tables_rows(exported, tables, w
             assert [(r[0], r[1]) for r in described.fetchall()] == columns, table
 
 
-def test_an_empty_table_exports_zero_rows_and_no_placeholder(copy_db, tmp_path):
+def test_an_empty_table_exports_zero_rows_that_every_reader_reads(copy_db, tmp_path):
     root = tmp_path / "exports"
     with connect(copy_db) as con:
         con.execute("create table marts.zz_empty as select * from marts.top_short_balances limit 0")
+        levels = con.execute("select * from marts.fct_index_levels").fetchall()
+        export_marts(con, root)  # the fact's months exist before it is emptied
         con.execute("delete from marts.fct_index_levels")
         export_marts(con, root)
-        columns = [c for c, _ in mart_columns(con)["zz_empty"]]
+        tables = mart_columns(con)
+        columns = [c for c, _ in tables["zz_empty"]]
         empty = read_duckdb(con, root, "zz_empty", columns)
+        fact_columns = [c for c, _ in tables["fct_index_levels"]]
+        empty_fact = read_duckdb(con, root, "fct_index_levels", fact_columns)
+        described = con.execute(
+            f"describe select * from {duckdb_source(root, 'fct_index_levels')}"
+        ).fetchall()
     entry = read_manifest(root)["tables"]["zz_empty"]
     assert entry["rows"] == 0 and [f["rows"] for f in entry["files"]] == [0]
     assert [c["name"] for c in entry["columns"]] == columns
@@ -324,11 +332,29 @@ def test_an_empty_table_exports_zero_rows_and_no_placeholder(copy_db, tmp_path):
     assert read_pyarrow(root, "zz_empty", columns) == []
     assert read_pandas(root, "zz_empty", columns) == []
     assert empty == []
-    # An empty fact has no month left: its old partitions are gone and nothing holds a row.
+    # An empty fact has no month left: its old partitions are gone, and one zero-row file keeps
+    # its columns (with the partition columns) for a glob over the folder.
     fact = read_manifest(root)["tables"]["fct_index_levels"]
-    assert fact["rows"] == 0 and all(f["rows"] == 0 for f in fact["files"])
+    assert fact["rows"] == 0
+    assert [(f["path"], f["rows"]) for f in fact["files"]] == [
+        ("fct_index_levels/empty.parquet", 0)
+    ]
     assert list((root / "fct_index_levels").glob("year=*")) == []
-    assert ds.dataset(root / "fct_index_levels", partitioning="hive").to_table().num_rows == 0
+    assert [name for name, *_ in described] == [*fact_columns, "year", "month"]
+    assert empty_fact == []
+    assert read_pyarrow(root, "fct_index_levels", fact_columns) == []
+    assert read_pandas(root, "fct_index_levels", fact_columns) == []
+    # Rows again: the months come back and the zero-row file goes.
+    with connect(copy_db) as con:
+        placeholders = ", ".join("?" for _ in fact_columns)
+        con.executemany(f"insert into marts.fct_index_levels values ({placeholders})", levels)
+        export_marts(con, root)
+        assert normalized(read_duckdb(con, root, "fct_index_levels", fact_columns)) == (
+            normalized(levels)
+        )
+    assert not (root / "fct_index_levels" / "empty.parquet").exists()
+    files = read_manifest(root)["tables"]["fct_index_levels"]["files"]
+    assert files and all(month_of(f["path"]) for f in files)
 
 
 # --- 3. windowed re-exports -------------------------------------------------------------------
