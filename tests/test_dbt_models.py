@@ -663,6 +663,27 @@ def test_balances_carry_the_last_rate_on_or_before_their_session(sample, tmp_pat
     assert carried > 200  # the Mondays take the Friday's rate
 
 
+def test_a_run_drops_the_tables_of_retired_models_and_nothing_else(sample, tmp_path):
+    """A warehouse built by an earlier version keeps the table of a model since renamed
+    (``retired_tables`` in dbt_project.yml): any dbt run drops it, and leaves a table of the
+    user's own in the same schema."""
+    wh, _ = sample
+    db = tmp_path / "upgraded.duckdb"
+    shutil.copy(wh.db, db)
+    with duckdb.connect(str(db)) as con:
+        con.execute("create table intermediate.int_security_observations as select 1 as x")
+        con.execute("create table intermediate.my_notes as select 2 as y")
+    run = run_dbt(db, tmp_path / "target", DbtCommand(["run", "--select", "stg_xkrx__sessions"]))
+    assert run.returncode == 0, run.output[-3000:]
+    tables = rows(
+        db,
+        "select table_name from information_schema.tables "
+        "where table_schema = 'intermediate' and table_catalog = current_database() order by 1",
+    )
+    assert ("int_security_observations",) not in tables
+    assert ("my_notes",) in tables and ("int_security_daily_observations",) in tables
+
+
 def test_sample_squeeze_watch(sample):
     wh, _ = sample
     watch = query(wh.db, "select * from marts.short_squeeze_watch").set_index(
