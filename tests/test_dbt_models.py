@@ -1063,3 +1063,46 @@ def test_daily_files_alone_build_every_fact_and_mart(sample, tmp_path):
             "select count(distinct ticker), count(isin) from marts.dim_securities"
         ).fetchone()
     assert tickers == len(truth.securities) and with_isin == 0
+
+
+def test_an_interrupt_during_a_query_of_dbt_s_main_thread_still_stops_dbt(tmp_path):
+    """DuckDB turns an interrupt that lands in a running query into a "Query interrupted" error.
+    In dbt's main thread (here an on-run-start hook) dbt would then record a failed hook and build
+    on: the runner stops it, and reports the interrupt."""
+    import threading
+
+    from dagster._core.errors import DagsterExecutionInterruptedError
+    from dagster._utils.interrupts import raise_interrupts_as
+
+    from pipelines.transform.runner import invoke_dbt
+
+    project = tmp_path / "project"
+    (project / "models").mkdir(parents=True)
+    (project / "models" / "one.sql").write_text("select 1 as x\n")
+    slow = "select count(*) from range(6000000000) t(x) where x % 7 = 3"  # about 25 s
+    (project / "dbt_project.yml").write_text(
+        f'name: hooked\nprofile: hooked\nversion: "1.0"\non-run-start: ["{slow}"]\n'
+    )
+    db = tmp_path / "hooked.duckdb"
+    (project / "profiles.yml").write_text(  # on one thread DuckDB checks for signals promptly
+        "hooked:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n"
+        f"      path: {db}\n      threads: 1\n      settings:\n        threads: 1\n"
+    )
+    sent = []
+
+    def interrupt_once_the_hook_runs(event) -> None:  # in dbt's main thread, before the query
+        if event.info.name == "LogHookStartLine" and not sent:
+            sent.append(threading.Timer(1, os.kill, (os.getpid(), signal.SIGINT)))
+            sent[0].start()
+
+    target = tmp_path / "target"
+    args = ["run", "--project-dir", str(project), "--profiles-dir", str(project)]
+    args += ["--target-path", str(target), "--log-path", str(target)]
+    with raise_interrupts_as(AssertionError), pytest.raises(DagsterExecutionInterruptedError):
+        invoke_dbt(args, callbacks=[interrupt_once_the_hook_runs])
+    assert sent
+    sent[0].join()
+    log = (target / "dbt.log").read_text(encoding="utf-8")
+    assert "ERROR hook: hooked.on-run-start.0" in log  # the interrupt ended the hook's query
+    assert "Finished running 1 project hook in" in log  # and dbt built nothing after it
+    assert not rows(db, "select * from information_schema.tables")

@@ -10,7 +10,11 @@ dagster-dbt's own conversion, the one its CLI resource applies to the subprocess
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import signal
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,21 +101,63 @@ def _release_duckdb() -> None:
         DuckDBConnectionManager.close_all_connections()
 
 
+class _Interrupts:
+    """The interrupts (Ctrl-C, a run terminated in the UI) of one dbt invocation.
+
+    Each is raised as the ``KeyboardInterrupt`` dbt handles: dbt cancels the queries its threads
+    run and stops. DuckDB turns one that lands in a query of dbt's own thread (the relation
+    cache, a hook) into a "Query interrupted" error, after which dbt would go on building; the
+    next event that thread fires raises it again."""
+
+    def __init__(self) -> None:
+        self.received = False
+        self._undelivered = False
+
+    def handle(self, _signo: int, _frame: Any) -> None:
+        """Signal handler."""
+        self.received = self._undelivered = True
+        raise KeyboardInterrupt
+
+    def on_event(self, _msg: Any) -> None:
+        """dbtRunner callback."""
+        if self._undelivered and threading.current_thread() is threading.main_thread():
+            self._undelivered = False
+            if not isinstance(sys.exception(), KeyboardInterrupt):  # dbt is not handling it
+                raise KeyboardInterrupt
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        """Within this block, SIGINT and SIGTERM (which Dagster maps to it) go to ``handle``; an
+        interrupt Dagster received before is raised at once, as Dagster's own."""
+        with raise_interrupts_as(DagsterExecutionInterruptedError):
+            if threading.current_thread() is not threading.main_thread():
+                yield  # signals reach the main thread only
+                return
+            signals = (signal.SIGINT, signal.SIGTERM)
+            previous = {signo: signal.signal(signo, self.handle) for signo in signals}
+            try:
+                yield
+            finally:
+                for signo, handler in previous.items():
+                    signal.signal(signo, handler)
+
+
 def invoke_dbt(args: Sequence[str], *, manifest: Any = None, callbacks: Sequence = ()) -> Any:
     """One ``dbtRunner`` invocation (on ``manifest`` when given, else parsing the project);
-    dbt's handle on the warehouse is closed afterwards, however it ends.
-
-    An interrupt (Ctrl-C, a run terminated in the UI) reaches dbt as the ``KeyboardInterrupt``
-    it handles: it cancels the queries its threads run and stops them, so the handle can be
-    closed; the interrupt is then raised again as Dagster's own."""
+    dbt's handle on the warehouse is closed afterwards, however it ends. An interrupt stops dbt
+    (see ``_Interrupts``) and is then raised again as Dagster's own."""
     from dbt.cli.main import dbtRunner
 
+    interrupts = _Interrupts()
     try:
-        with raise_interrupts_as(KeyboardInterrupt):
-            result = dbtRunner(manifest=manifest, callbacks=list(callbacks)).invoke(list(args))
+        with interrupts.installed():
+            runner = dbtRunner(manifest=manifest, callbacks=[*callbacks, interrupts.on_event])
+            result = runner.invoke(list(args))
+    except KeyboardInterrupt:  # raised by ``handle`` just outside ``invoke``
+        interrupts.received = True
     finally:
         _release_duckdb()
-    if isinstance(result.exception, KeyboardInterrupt):
+    if interrupts.received:
         raise DagsterExecutionInterruptedError("dbt was interrupted")
     return result
 
