@@ -11,6 +11,7 @@ import csv
 import gzip
 import hashlib
 import io
+import zlib
 from dataclasses import dataclass, field
 from functools import cached_property
 from operator import itemgetter
@@ -229,7 +230,7 @@ def parse_file(relpath: str, data: bytes, sha: str) -> RawFile:
     if landing.suffix == ".json.gz":
         try:
             data = gzip.decompress(data)
-        except (OSError, EOFError) as exc:
+        except (OSError, EOFError, zlib.error) as exc:
             raise reject([Failure(None, None, f"gzip: not a valid gzip stream ({exc})")]) from None
     records, failures = _records(landing, data)
     if failures:

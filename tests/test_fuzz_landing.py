@@ -1,0 +1,323 @@
+"""Fuzzed landing files: real fixtures mutated at random never raise anything but the project's
+own rejection, and never load a row that differs from what a minimal parser reads.
+
+Each case mutates one dataset's fixture (byte flips, truncation, inserted bytes, another
+encoding, a damaged gzip twin, a field deleted, added or renamed, a value edited by one
+character or replaced by a random string, number or non-string, rows duplicated, dropped or
+reordered) and hands it to ``prepare_batch``, the step the loader runs per batch.
+The file is either rejected with a rule that names the file, or every row it would load equals
+what ``_independent_rows`` below (stdlib json and regular expressions, nothing of the project's
+reader or coercion) reads from the same bytes.
+
+``KRX_FUZZ_EXAMPLES`` sets the cases per dataset (default 400); the run is derandomized, so CI
+tries the same cases every time and a failure prints the example that replays it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+import os
+import re
+import tempfile
+import zlib
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pipelines.raw.batch import Screen, prepare_batch
+from pipelines.sources.datasets import DATASETS, Dataset, Kind
+from tests.helpers import REAL_ROOT
+
+EXAMPLES = int(os.environ.get("KRX_FUZZ_EXAMPLES", "400"))
+ROWS_KEPT = 20  # records kept from each fixture: the rules, not the size, are under test
+
+ECOS_ROWS = [
+    {
+        "STAT_CODE": "731Y001",
+        "STAT_NAME": "3.1.1.1. 주요국 통화의 대원화환율",
+        "ITEM_CODE1": "0000001",
+        "ITEM_NAME1": "원/미국달러(매매기준율)",
+        "ITEM_CODE2": None,
+        "ITEM_NAME2": None,
+        "ITEM_CODE3": None,
+        "ITEM_NAME3": None,
+        "ITEM_CODE4": None,
+        "ITEM_NAME4": None,
+        "UNIT_NAME": "원 ",
+        "WGT": None,
+        "TIME": day,
+        "DATA_VALUE": value,
+    }
+    for day, value in (("20210104", "1,086.20"), ("20210105", "1,087.30"), ("20210106", "1,088"))
+]
+
+#: dataset -> (landing path, source of the body: a real fixture, or ECOS's documented format)
+FIXTURES: dict[str, tuple[str, str | None]] = {
+    "short_balance": ("krx/short_balance/KOSPI/2021-01-27.json", None),
+    "short_trading": ("krx/short_trading/KOSPI/2021-01-25.json", None),
+    "index_ohlcv": ("krx/index_ohlcv/KOSPI/2021.json", None),
+    "index_constituents": (
+        "krx/index_constituents/KOSPI200/2021-01-29.json",
+        "formats/MDCSTAT00601_KOSPI_all_2021-01-29.json",
+    ),
+    "securities": ("krx/securities/2026-01-25.json", None),
+    "usdkrw": ("ecos/usdkrw/2021.json", "ecos"),
+}
+
+
+def _base_body(name: str) -> dict:
+    relpath, source = FIXTURES[name]
+    if source == "ecos":
+        rows = [dict(row) for row in ECOS_ROWS]
+        return {"StatisticSearch": {"list_total_count": len(rows), "row": rows}}
+    path = REAL_ROOT / (source or f"landing/{relpath}")
+    body = json.loads(path.read_text(encoding="utf-8"))
+    key = DATASETS[name].list_key
+    body[key[0]] = body[key[0]][:ROWS_KEPT]
+    return body
+
+
+def _records_of(body: dict, dataset: Dataset) -> list:
+    node = body
+    for key in dataset.list_key:
+        node = node[key]
+    return node
+
+
+# --------------------------------------------------------------------------- the minimal parser
+_INT = re.compile(r"-?(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)")
+_FLOAT = re.compile(r"-?(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?")
+_TICKER = re.compile(r"[0-9A-Z]{6}")
+
+
+class Unreadable(Exception):
+    """The minimal parser cannot read the file as the format documents it."""
+
+
+def _value(kind: Kind, text: str):
+    if kind is Kind.INT:
+        if not _INT.fullmatch(text):
+            raise Unreadable(text)
+        number = int(text.replace(",", ""))
+        if not -(2**63) <= number < 2**63:
+            raise Unreadable(text)
+        return number
+    if kind is Kind.FLOAT:
+        if not _FLOAT.fullmatch(text):
+            raise Unreadable(text)
+        return float(text.replace(",", ""))
+    if kind is Kind.DATE:
+        for pattern in ("%Y/%m/%d", "%Y-%m-%d", "%Y%m%d"):
+            try:
+                if len(text) == len(dt.date(2000, 1, 1).strftime(pattern)):
+                    return dt.datetime.strptime(text, pattern).date()
+            except ValueError:
+                continue
+        raise Unreadable(text)
+    if kind is Kind.TICKER and not _TICKER.fullmatch(text):
+        raise Unreadable(text)
+    return text
+
+
+def _independent_rows(dataset: Dataset, relpath: str, data: bytes) -> list[dict]:
+    """The rows of a JSON landing file as the format documents them, or ``Unreadable``."""
+    if relpath.endswith(".gz"):
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise Unreadable("gzip") from exc
+    try:
+        body = json.loads(data.decode("utf-8"))
+        records = _records_of(body, dataset)
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        raise Unreadable("envelope") from exc
+    if not isinstance(records, list) or not records:
+        raise Unreadable("no records")
+    fields = {f.source: f for f in dataset.fields}
+    rows = []
+    for number, record in enumerate(records, start=1):
+        if not isinstance(record, dict) or not set(fields) <= set(record):
+            raise Unreadable(f"record {number}")
+        if set(record) - set(fields) - set(dataset.ignored_fields):
+            raise Unreadable(f"record {number}: extra field")
+        row = {"row_number": number}
+        for source, f in fields.items():
+            text = record[source]
+            if not isinstance(text, str):
+                raise Unreadable(f"record {number}: {source} not a string")
+            if text in ("-", ""):
+                if not f.nullable:
+                    raise Unreadable(f"record {number}: {source} missing")
+                row[f.column] = None
+            else:
+                row[f.column] = _value(f.kind, text)
+        rows.append(row)
+    return rows
+
+
+# --------------------------------------------------------------------------- mutations
+def _dumps(body, compact: bool) -> bytes:
+    if compact:
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    return json.dumps(body, ensure_ascii=False, indent=1).encode()
+
+
+@st.composite
+def mutated_file(draw, name: str) -> tuple[str, bytes]:
+    """The landing path and mutated bytes of one case."""
+    dataset = DATASETS[name]
+    relpath = FIXTURES[name][0]
+    body = _base_body(name)
+    records = _records_of(body, dataset)
+    kind = draw(
+        st.sampled_from(
+            [
+                "byte_flip",
+                "truncate",
+                "insert_bytes",
+                "encoding",
+                "delete_field",
+                "add_field",
+                "rename_field",
+                "random_string",
+                "edit_value",
+                "edit_value",
+                "random_number",
+                "non_string",
+                "duplicate_row",
+                "reorder_rows",
+                "drop_rows",
+                "gzip",
+            ]
+        )
+    )
+    compact = draw(st.booleans())
+    pick_row = st.integers(0, len(records) - 1)
+    pick_field = st.sampled_from(sorted(records[0]))
+    if kind in (
+        "delete_field",
+        "add_field",
+        "rename_field",
+        "random_string",
+        "edit_value",
+        "random_number",
+        "non_string",
+    ):
+        record = records[draw(pick_row)]
+        field = draw(pick_field)
+        if kind == "delete_field":
+            del record[field]
+        elif kind == "add_field":
+            record[draw(st.sampled_from(["ISU_NM2", "RANK", field + "2"]))] = record[field]
+        elif kind == "rename_field":
+            record[draw(st.sampled_from([field.lower(), field + "_", "X" + field]))] = record.pop(
+                field
+            )
+        elif kind == "random_string":
+            record[field] = draw(st.text(max_size=12))
+        elif kind == "edit_value" and isinstance(record[field], str):
+            text, at = record[field], draw(st.integers(0, len(record[field])))
+            char = draw(st.sampled_from(list(",.-+ /0123456789eEA\u00a0\uff10")))
+            cut = draw(st.sampled_from([(char, 0), (char, 1), ("", 1)]))  # insert/replace/delete
+            record[field] = text[:at] + cut[0] + text[at + cut[1] :]
+        elif kind == "random_number":
+            number = draw(
+                st.one_of(
+                    st.integers(-(10**20), 10**20),
+                    st.floats(allow_nan=False, allow_infinity=False),
+                )
+            )
+            form = draw(st.sampled_from(["plain", "grouped"]))
+            record[field] = f"{number:,}" if form == "grouped" else str(number)
+        else:
+            record[field] = draw(st.one_of(st.none(), st.integers(), st.floats(), st.booleans()))
+        return relpath, _dumps(body, compact)
+    if kind == "duplicate_row":
+        records.insert(draw(pick_row), dict(records[draw(pick_row)]))
+        return relpath, _dumps(body, compact)
+    if kind == "reorder_rows":
+        records[:] = draw(st.permutations(records))
+        return relpath, _dumps(body, compact)
+    if kind == "drop_rows":
+        keep = draw(st.integers(0, len(records) - 1))
+        del records[keep:]
+        return relpath, _dumps(body, compact)
+    data = _dumps(body, compact)
+    if kind == "byte_flip":
+        data = bytearray(data)
+        for _ in range(draw(st.integers(1, 4))):
+            data[draw(st.integers(0, len(data) - 1))] ^= 1 << draw(st.integers(0, 7))
+        return relpath, bytes(data)
+    if kind == "truncate":
+        return relpath, data[: draw(st.integers(0, len(data) - 1))]
+    if kind == "insert_bytes":
+        at = draw(st.integers(0, len(data)))
+        return relpath, data[:at] + draw(st.binary(min_size=1, max_size=8)) + data[at:]
+    if kind == "encoding":
+        text = data.decode()
+        codec = draw(st.sampled_from(["cp949", "utf-16", "utf-8-sig", "latin-1"]))
+        return relpath, text.encode(codec, errors="replace")
+    # gzip: a compressed twin, sometimes with a damaged stream
+    packed = bytearray(gzip.compress(data, mtime=0))
+    if draw(st.booleans()):
+        packed[draw(st.integers(0, len(packed) - 1))] ^= 0xFF
+    return relpath + ".gz" if not relpath.endswith(".gz") else relpath, bytes(packed)
+
+
+def _loaded_rows(table, dataset: Dataset) -> list[dict]:
+    names = [f.column for f in dataset.fields] + ["row_number"]
+    return table.rows.select(names).to_pylist()
+
+
+def test_every_dataset_has_a_fuzz_fixture():
+    assert set(FIXTURES) == set(DATASETS)
+
+
+@pytest.mark.parametrize("name", sorted(FIXTURES))
+def test_mutated_files_are_rejected_by_a_rule_or_load_exactly_what_they_say(name):
+    dataset = DATASETS[name]
+    screen = Screen({}, {}, {}, None)
+    outcomes = {"loaded": 0, "rejected": 0}
+
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+
+        @settings(
+            max_examples=EXAMPLES,
+            derandomize=True,
+            database=None,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+        )
+        @given(case=mutated_file(name))
+        def check(case):
+            relpath, data = case
+            path = root / relpath
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+            try:
+                batch = prepare_batch(root, [relpath], screen)  # anything but a rejection fails
+            finally:
+                path.unlink()
+            rejections = {**batch.rejected, **batch.invalid}
+            if rejections:
+                (rejection,) = rejections.values()
+                assert rejection.relpath == relpath and str(rejection).startswith(relpath)
+                assert all(re.match(r"[a-z_]+", f.check) for f in rejection.failures), rejection
+                outcomes["rejected"] += 1
+                return
+            (table,) = batch.tables
+            try:
+                expected = _independent_rows(dataset, relpath, data)
+            except Unreadable as exc:
+                raise AssertionError(f"loaded a file the format does not allow: {exc}") from None
+            assert _loaded_rows(table, dataset) == expected
+            outcomes["loaded"] += 1
+
+        check()
+    # both outcomes occur, so the property is exercised on each side
+    assert outcomes["loaded"] and outcomes["rejected"], outcomes
