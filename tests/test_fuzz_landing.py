@@ -15,8 +15,10 @@ tries the same cases every time and a failure prints the example that replays it
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import gzip
+import io
 import json
 import os
 import re
@@ -123,8 +125,28 @@ def _value(kind: Kind, text: str):
     return text
 
 
+def _csv_records(dataset: Dataset, data: bytes) -> list[dict]:
+    """The records of a CP949 CSV download, headers mapped by the documented alias table."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        raise Unreadable("byte-order mark")
+    try:
+        lines = list(csv.reader(io.StringIO(data.decode("cp949"), newline="")))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise Unreadable("csv") from exc
+    aliases = {name: f.source for f in dataset.fields for name in (f.source, *f.csv_aliases)}
+    header = [aliases.get(name.strip()) for name in lines[0]] if lines else [None]
+    if None in header or len(set(header)) != len(header):
+        raise Unreadable("csv header")
+    rows = [line for line in lines[1:] if line]
+    if any(len(line) != len(header) for line in rows):
+        raise Unreadable("csv shape")
+    return [dict(zip(header, line, strict=True)) for line in rows]
+
+
 def _independent_rows(dataset: Dataset, relpath: str, data: bytes) -> list[dict]:
-    """The rows of a JSON landing file as the format documents them, or ``Unreadable``."""
+    """The rows of a landing file as the format documents them, or ``Unreadable``."""
+    if relpath.endswith(".csv"):
+        return _typed_rows(dataset, _csv_records(dataset, data))
     if relpath.endswith(".gz"):
         try:
             data = gzip.decompress(data)
@@ -135,6 +157,10 @@ def _independent_rows(dataset: Dataset, relpath: str, data: bytes) -> list[dict]
         records = _records_of(body, dataset)
     except (UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
         raise Unreadable("envelope") from exc
+    return _typed_rows(dataset, records)
+
+
+def _typed_rows(dataset: Dataset, records: list) -> list[dict]:
     if not isinstance(records, list) or not records:
         raise Unreadable("no records")
     fields = {f.source: f for f in dataset.fields}
@@ -160,112 +186,112 @@ def _independent_rows(dataset: Dataset, relpath: str, data: bytes) -> list[dict]
 
 
 # --------------------------------------------------------------------------- mutations
+def _csv_bytes(dataset: Dataset, records: list[dict]) -> bytes:
+    """A hand download of the same records: Korean headers, no thousands separators."""
+    sources = list(dict.fromkeys(key for record in records for key in record))
+    names = {f.source: (f.csv_aliases or (f.source,))[0] for f in dataset.fields}
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow([names.get(s, s) for s in sources])
+    for record in records:
+        values = [record.get(s) for s in sources]
+        writer.writerow(["" if v is None else str(v).replace(",", "") for v in values])
+    return out.getvalue().encode("cp949", errors="replace")
+
+
 def _dumps(body, compact: bool) -> bytes:
     if compact:
         return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
     return json.dumps(body, ensure_ascii=False, indent=1).encode()
 
 
+_RECORD_EDITS = (
+    "delete_field",
+    "add_field",
+    "rename_field",
+    "random_string",
+    "edit_value",
+    "random_number",
+    "non_string",
+)
+_ROW_EDITS = ("duplicate_row", "reorder_rows", "drop_rows")
+_BYTE_EDITS = ("byte_flip", "truncate", "insert_bytes", "encoding", "gzip")
+
+
+def _edit_record(draw, record: dict, kind: str) -> None:
+    field = draw(st.sampled_from(sorted(record)))
+    if kind == "delete_field":
+        del record[field]
+    elif kind == "add_field":
+        record[draw(st.sampled_from(["ISU_NM2", "RANK", field + "2"]))] = record[field]
+    elif kind == "rename_field":
+        record[draw(st.sampled_from([field.lower(), field + "_", "X" + field]))] = record.pop(field)
+    elif kind == "random_string":
+        record[field] = draw(st.text(max_size=12))
+    elif kind == "edit_value" and isinstance(record[field], str):
+        text, at = record[field], draw(st.integers(0, len(record[field])))
+        char = draw(st.sampled_from(list(",.-+ /0123456789eEA\u00a0\uff10")))
+        cut = draw(st.sampled_from([(char, 0), (char, 1), ("", 1)]))  # insert, replace, delete
+        record[field] = text[:at] + cut[0] + text[at + cut[1] :]
+    elif kind == "random_number":
+        number = draw(
+            st.one_of(
+                st.integers(-(10**20), 10**20), st.floats(allow_nan=False, allow_infinity=False)
+            )
+        )
+        record[field] = f"{number:,}" if draw(st.booleans()) else str(number)
+    elif kind == "non_string":
+        record[field] = draw(st.one_of(st.none(), st.integers(), st.floats(), st.booleans()))
+
+
+def _edit_bytes(draw, data: bytes, kind: str, text_codec: str) -> bytes:
+    if kind == "byte_flip":
+        flipped = bytearray(data)
+        for _ in range(draw(st.integers(1, 4))):
+            flipped[draw(st.integers(0, len(data) - 1))] ^= 1 << draw(st.integers(0, 7))
+        return bytes(flipped)
+    if kind == "truncate":
+        return data[: draw(st.integers(0, len(data) - 1))]
+    if kind == "insert_bytes":
+        at = draw(st.integers(0, len(data)))
+        return data[:at] + draw(st.binary(min_size=1, max_size=8)) + data[at:]
+    if kind == "encoding":
+        codec = draw(st.sampled_from(["cp949", "utf-8", "utf-16", "utf-8-sig", "latin-1"]))
+        return data.decode(text_codec).encode(codec, errors="replace")
+    packed = bytearray(gzip.compress(data, mtime=0))  # a compressed twin, maybe damaged
+    if draw(st.booleans()):
+        packed[draw(st.integers(0, len(packed) - 1))] ^= 0xFF
+    return bytes(packed)
+
+
 @st.composite
 def mutated_file(draw, name: str) -> tuple[str, bytes]:
-    """The landing path and mutated bytes of one case."""
+    """The landing path and mutated bytes of one case: the fixture as the source's JSON or (KRX
+    datasets) as a hand-downloaded CP949 CSV, with one mutation."""
     dataset = DATASETS[name]
     relpath = FIXTURES[name][0]
     body = _base_body(name)
     records = _records_of(body, dataset)
-    kind = draw(
-        st.sampled_from(
-            [
-                "byte_flip",
-                "truncate",
-                "insert_bytes",
-                "encoding",
-                "delete_field",
-                "add_field",
-                "rename_field",
-                "random_string",
-                "edit_value",
-                "edit_value",
-                "random_number",
-                "non_string",
-                "duplicate_row",
-                "reorder_rows",
-                "drop_rows",
-                "gzip",
-            ]
-        )
-    )
-    compact = draw(st.booleans())
-    pick_row = st.integers(0, len(records) - 1)
-    pick_field = st.sampled_from(sorted(records[0]))
-    if kind in (
-        "delete_field",
-        "add_field",
-        "rename_field",
-        "random_string",
-        "edit_value",
-        "random_number",
-        "non_string",
-    ):
-        record = records[draw(pick_row)]
-        field = draw(pick_field)
-        if kind == "delete_field":
-            del record[field]
-        elif kind == "add_field":
-            record[draw(st.sampled_from(["ISU_NM2", "RANK", field + "2"]))] = record[field]
-        elif kind == "rename_field":
-            record[draw(st.sampled_from([field.lower(), field + "_", "X" + field]))] = record.pop(
-                field
-            )
-        elif kind == "random_string":
-            record[field] = draw(st.text(max_size=12))
-        elif kind == "edit_value" and isinstance(record[field], str):
-            text, at = record[field], draw(st.integers(0, len(record[field])))
-            char = draw(st.sampled_from(list(",.-+ /0123456789eEA\u00a0\uff10")))
-            cut = draw(st.sampled_from([(char, 0), (char, 1), ("", 1)]))  # insert/replace/delete
-            record[field] = text[:at] + cut[0] + text[at + cut[1] :]
-        elif kind == "random_number":
-            number = draw(
-                st.one_of(
-                    st.integers(-(10**20), 10**20),
-                    st.floats(allow_nan=False, allow_infinity=False),
-                )
-            )
-            form = draw(st.sampled_from(["plain", "grouped"]))
-            record[field] = f"{number:,}" if form == "grouped" else str(number)
-        else:
-            record[field] = draw(st.one_of(st.none(), st.integers(), st.floats(), st.booleans()))
-        return relpath, _dumps(body, compact)
-    if kind == "duplicate_row":
-        records.insert(draw(pick_row), dict(records[draw(pick_row)]))
-        return relpath, _dumps(body, compact)
-    if kind == "reorder_rows":
+    as_csv = dataset.folder.startswith("krx/") and draw(st.integers(0, 3)) == 0
+    kind = draw(st.sampled_from([*_RECORD_EDITS, "edit_value", *_ROW_EDITS, *_BYTE_EDITS]))
+    if kind in _RECORD_EDITS:
+        _edit_record(draw, records[draw(st.integers(0, len(records) - 1))], kind)
+    elif kind == "duplicate_row":
+        records.insert(draw(st.integers(0, len(records))), dict(draw(st.sampled_from(records))))
+    elif kind == "reorder_rows":
         records[:] = draw(st.permutations(records))
-        return relpath, _dumps(body, compact)
-    if kind == "drop_rows":
-        keep = draw(st.integers(0, len(records) - 1))
-        del records[keep:]
-        return relpath, _dumps(body, compact)
-    data = _dumps(body, compact)
-    if kind == "byte_flip":
-        data = bytearray(data)
-        for _ in range(draw(st.integers(1, 4))):
-            data[draw(st.integers(0, len(data) - 1))] ^= 1 << draw(st.integers(0, 7))
-        return relpath, bytes(data)
-    if kind == "truncate":
-        return relpath, data[: draw(st.integers(0, len(data) - 1))]
-    if kind == "insert_bytes":
-        at = draw(st.integers(0, len(data)))
-        return relpath, data[:at] + draw(st.binary(min_size=1, max_size=8)) + data[at:]
-    if kind == "encoding":
-        text = data.decode()
-        codec = draw(st.sampled_from(["cp949", "utf-16", "utf-8-sig", "latin-1"]))
-        return relpath, text.encode(codec, errors="replace")
-    # gzip: a compressed twin, sometimes with a damaged stream
-    packed = bytearray(gzip.compress(data, mtime=0))
-    if draw(st.booleans()):
-        packed[draw(st.integers(0, len(packed) - 1))] ^= 0xFF
-    return relpath + ".gz" if not relpath.endswith(".gz") else relpath, bytes(packed)
+    elif kind == "drop_rows":
+        del records[draw(st.integers(0, len(records) - 1)) :]
+    if as_csv:
+        relpath = relpath.removesuffix(".json") + ".csv"
+        data = _csv_bytes(dataset, records)
+    else:
+        data = _dumps(body, compact=draw(st.booleans()))
+    if kind in _BYTE_EDITS and not (as_csv and kind == "gzip"):
+        data = _edit_bytes(draw, data, kind, "cp949" if as_csv else "utf-8")
+        if kind == "gzip":
+            relpath += ".gz"
+    return relpath, data
 
 
 def _loaded_rows(table, dataset: Dataset) -> list[dict]:
@@ -281,7 +307,9 @@ def test_every_dataset_has_a_fuzz_fixture():
 def test_mutated_files_are_rejected_by_a_rule_or_load_exactly_what_they_say(name):
     dataset = DATASETS[name]
     screen = Screen({}, {}, {}, None)
-    outcomes = {"loaded": 0, "rejected": 0}
+    outcomes = {"json loaded": 0, "rejected": 0}
+    if dataset.folder.startswith("krx/"):
+        outcomes["csv loaded"] = 0
 
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
@@ -316,8 +344,8 @@ def test_mutated_files_are_rejected_by_a_rule_or_load_exactly_what_they_say(name
             except Unreadable as exc:
                 raise AssertionError(f"loaded a file the format does not allow: {exc}") from None
             assert _loaded_rows(table, dataset) == expected
-            outcomes["loaded"] += 1
+            outcomes["csv loaded" if relpath.endswith(".csv") else "json loaded"] += 1
 
         check()
-    # both outcomes occur, so the property is exercised on each side
-    assert outcomes["loaded"] and outcomes["rejected"], outcomes
+    # every outcome occurs, so the property is exercised on each side and for both formats
+    assert all(outcomes.values()), outcomes
