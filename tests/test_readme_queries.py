@@ -5,6 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections import defaultdict
+from fractions import Fraction
+
+import pytest
 
 from pipelines import settings
 from tests.helpers import rows
@@ -20,17 +23,24 @@ def test_the_readme_queries_answer_on_the_sample(sample):
     """Each SQL example of the README runs on the sample and gives what the raw rows say."""
     wh, truth = sample
     top, market, residuals, eligibility = readme_queries()
-    # the ten biggest balance ratios per market on the day, from the raw rows
+    # the ten biggest exact balance ratios per market on the day, from the raw rows
     got = rows(wh.db, top)
     raw = rows(
         wh.db,
-        "select market, isu_cd, isu_abbrv, bal_rto, bal_amt from raw.krx_short_balance "
-        "where trade_date = '2021-01-27' and bal_qty > 0",
+        "select market, isu_cd, isu_abbrv, bal_qty, list_shrs, bal_rto, bal_amt "
+        "from raw.krx_short_balance where trade_date = '2021-01-27' and bal_qty > 0",
     )
     expected = []
     for name in ("KOSDAQ", "KOSPI"):
-        ranked = sorted((r for r in raw if r[0] == name), key=lambda r: (-r[3], -r[4], r[1]))
-        expected += [(name, rank, *r[1:]) for rank, r in enumerate(ranked[:10], start=1)]
+        ranked = sorted(
+            (r for r in raw if r[0] == name), key=lambda r: (-Fraction(r[3], r[4]), r[1])
+        )
+        expected += [
+            (name, rank, ticker, short_name, pytest.approx(100 * qty / shares), rto, krw)
+            for rank, (_, ticker, short_name, qty, shares, rto, krw) in enumerate(
+                ranked[:10], start=1
+            )
+        ]
     assert got == expected and len(got) == 20
     # both markets on every session from the day, with the raw balance totals
     got = rows(wh.db, market)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pandas as pd
 import pytest
@@ -35,6 +36,16 @@ def test_real_build_fails_only_on_the_missing_usdkrw(real):
     assert rows(real.db, "select count(*), count(usdkrw) from marts.fct_short_balances") == [
         (919, 0)
     ]
+
+
+def test_every_dbt_unit_test_runs_and_passes_in_the_build(real):
+    """``dbt build`` runs the project's unit tests before their models: each one ran in the
+    fixtures' build and passed (a failing one would also skip its model)."""
+    manifest = json.loads((real.target / "manifest.json").read_text())
+    ran = {r["unique_id"]: r["status"] for r in real.build.results}
+    unit_tests = set(manifest["unit_tests"])
+    assert len(unit_tests) >= 3
+    assert {uid: ran.get(uid) for uid in unit_tests} == dict.fromkeys(unit_tests, "pass")
 
 
 def test_real_balances_fact_values(real):
