@@ -133,7 +133,7 @@ def test_dagster_ops_build_a_partition_with_checks_and_row_counts(sample, tmp_pa
     monkeypatch.setenv(settings.DUCKDB_ENV, str(db))
     first, second = "2021-06-11", "2021-06-14"
     count_sql = "select count(*) from {} where trade_date = ?"
-    expected = rows(db, count_sql.format("staging.stg_krx__short_balances"), [second])[0][0]
+    expected = rows(db, count_sql.format("raw.krx_short_balance"), [second])[0][0]
     others_sql = (
         "select count(*), sum(hash(x)) from marts.fct_short_balances x "
         "where trade_date <> ? and trade_date <> ?"

@@ -47,7 +47,7 @@ def test_sample_eligibility_matches_truth_in_every_regime(sample):
     # one row per ticker in that session's balance or trading files
     expected = rows(
         wh.db,
-        "select count(*) from (select trade_date, ticker from marts.fct_short_balances "
-        "union select trade_date, ticker from marts.fct_short_trades)",
+        "select trade_date, isu_cd from raw.krx_short_balance "
+        "union select trade_date, isu_cd from raw.krx_short_trading order by all",
     )
-    assert expected == [(len(got),)]
+    assert sorted(zip(got.trade_date.dt.date, got.ticker, strict=True)) == expected

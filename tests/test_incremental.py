@@ -75,18 +75,25 @@ def test_incremental_window_is_idempotent_and_half_open(sample, tmp_path):
         )
     )
     assert watch == new
-    totals = dict(
-        rows(
+    # the market totals against the raw rows: the window's session holds the change, the next
+    # session still the totals from before it
+    totals = {
+        (d, market): delta
+        for d, market, delta in rows(
             db,
-            "select m.trade_date, m.total_balance_qty - s.qty "
+            "select m.trade_date, m.market, m.total_balance_qty - s.qty "
             "from marts.fct_market_short_balances m "
-            "join (select trade_date, market, sum(balance_qty) as qty "
-            "from marts.fct_short_balances group by all) s using (trade_date, market) "
+            "join (select trade_date, market, sum(bal_qty) as qty "
+            "from raw.krx_short_balance group by all) s using (trade_date, market) "
             "where m.trade_date in (?, ?)",
             [day, next_day],
         )
+    }
+    market = rows(
+        db, "select distinct market from raw.krx_short_balance where isu_cd = ?", [ticker]
     )
-    assert set(totals.values()) == {0}
+    assert len(totals) == 4 and len(market) == 1
+    assert totals == {key: -1000 if key == (next_day, market[0][0]) else 0 for key in totals}
     for table, checksum in untouched.items():
         assert rows(db, sql_rest.format(table=table), [day, next_day]) == checksum, table
 

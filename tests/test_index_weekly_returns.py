@@ -10,8 +10,10 @@ from tests.helpers import query
 
 def test_sample_weekly_streaks_across_holiday_weeks(sample):
     wh, _ = sample
-    levels = query(
-        wh.db, "select trade_date, index_code, close from marts.fct_index_levels order by 1, 2"
+    levels = query(  # the landing rows, as loaded into raw
+        wh.db,
+        "select trd_dd as trade_date, index_code, clsprc_idx as close from raw.krx_index_ohlcv "
+        "order by 1, 2",
     )
     levels["week_start"] = levels.trade_date - pd.to_timedelta(levels.trade_date.dt.weekday, "D")
     expected = {}

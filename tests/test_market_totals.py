@@ -40,17 +40,17 @@ def test_sample_market_totals(sample):
     market = query(
         wh.db, "select * from marts.fct_market_short_balances order by market, trade_date"
     )
-    sums = query(
+    sums = query(  # the landing rows, as loaded into raw
         wh.db,
-        "select trade_date, market, sum(balance_krw) as krw, count_if(balance_qty > 0) as n "
-        "from marts.fct_short_balances group by all",
+        "select trade_date, market, sum(bal_amt) as krw, count_if(bal_qty > 0) as n "
+        "from raw.krx_short_balance group by all",
     ).set_index(["trade_date", "market"])
     caps = query(
         wh.db,
-        "select trade_date, index_code as market, market_cap_krw from marts.fct_index_levels "
-        "where index_code in ('KOSPI', 'KOSDAQ')",
+        "select trd_dd as trade_date, index_code as market, mktcap as market_cap_krw "
+        "from raw.krx_index_ohlcv where index_code in ('KOSPI', 'KOSDAQ')",
     ).set_index(["trade_date", "market"])
-    rates = rows(wh.db, "select rate_date, usdkrw from staging.stg_ecos__usdkrw_rates order by 1")
+    rates = rows(wh.db, "select time, data_value from raw.ecos_usdkrw order by 1")
     rate_days = [d for d, _ in rates]
     assert market.usdkrw.notna().all()
     for market_name, g in market.groupby("market"):

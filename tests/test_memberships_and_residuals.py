@@ -44,7 +44,10 @@ def test_sample_memberships_match_truth_and_snapshots(sample):
 def test_sample_residual_decay_after_leaving_kosdaq150(sample):
     wh, truth = sample
     residuals = query(wh.db, "select * from marts.post_exclusion_residuals")
-    balances = query(wh.db, "select trade_date, ticker, balance_qty from marts.fct_short_balances")
+    balances = query(  # the landing rows, as loaded into raw
+        wh.db,
+        "select trade_date, isu_cd as ticker, bal_qty as balance_qty from raw.krx_short_balance",
+    )
     by_ticker = {
         ticker: sorted(zip(g.trade_date.dt.date, g.balance_qty, strict=True))
         for ticker, g in balances.groupby("ticker")

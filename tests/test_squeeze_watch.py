@@ -14,8 +14,9 @@ def test_sample_squeeze_watch(sample):
     watch = query(wh.db, "select * from marts.short_squeeze_watch").set_index(
         ["ticker", "trade_date"]
     )
-    bal = query(wh.db, "select ticker, trade_date, balance_qty from marts.fct_short_balances")
-    vol = query(wh.db, "select ticker, trade_date, total_volume from marts.fct_short_trades")
+    # the landing rows, as loaded into raw
+    bal = query(wh.db, "select isu_cd, trade_date, bal_qty from raw.krx_short_balance")
+    vol = query(wh.db, "select isu_cd, trade_date, acc_trdvol from raw.krx_short_trading")
     sessions = sessions_between(HISTORY_START, SAMPLE_END)
     index = {d: i for i, d in enumerate(sessions)}
     balance = {(t, d.date()): q for t, d, q in bal.itertuples(index=False)}
@@ -27,7 +28,8 @@ def test_sample_squeeze_watch(sample):
             d = day.date()
             i = index[d]
             back5 = balance.get((ticker, sessions[i - 5])) if i >= 5 else None
-            change5 = None if back5 is None else r.balance_qty - back5
+            assert r.balance_qty == balance[(ticker, d)]
+            change5 = None if back5 is None else balance[(ticker, d)] - back5
             assert (
                 None if pd.isna(r.balance_qty_change_5d) else r.balance_qty_change_5d
             ) == change5
@@ -39,6 +41,6 @@ def test_sample_squeeze_watch(sample):
             if window and sum(window):
                 avg = sum(window) / len(window)
                 assert r.avg_volume_20d == pytest.approx(avg)
-                assert r.days_to_cover == pytest.approx(r.balance_qty / avg)
+                assert r.days_to_cover == pytest.approx(balance[(ticker, d)] / avg)
             checked += 1
     assert checked > 500
