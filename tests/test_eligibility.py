@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from pipelines.regimes import REGIMES, regime_on
-from tests.helpers import BAN_DAY, query, rows
+from tests.helpers import BAN_DAY, REAL_LANDING, query, records, rows
 
 
 def test_real_everyone_is_ineligible_during_the_ban(real):
@@ -21,6 +23,18 @@ def test_real_everyone_is_ineligible_during_the_ban(real):
             "n": 919,
         }
     ]
+
+
+def test_real_every_ticker_of_the_balance_and_trading_files_has_a_row(real):
+    """One row per ticker and session of the JSON files, trading files without a balance file
+    that day included (2021-01-04 KOSDAQ, 2021-01-25 KOSPI), each with its file's market."""
+    expected = set()
+    for path in REAL_LANDING.glob("krx/short_*/*/*.json"):
+        day = dt.date.fromisoformat(path.stem)
+        expected |= {(day, r["ISU_CD"], path.parent.name) for r in records(path)}
+    got = rows(real.db, "select trade_date, ticker, market from marts.short_eligibility_daily")
+    assert len(got) == len(expected) and set(got) == expected
+    assert {d for d, _, _ in expected} == {dt.date(2021, 1, 4), dt.date(2021, 1, 25), BAN_DAY}
 
 
 def test_sample_eligibility_matches_truth_in_every_regime(sample):
