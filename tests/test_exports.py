@@ -1,4 +1,5 @@
-"""The Parquet exports of the marts (SPEC section 6), checked against the warehouse they come from.
+"""The Parquet exports of the marts (facts partitioned by month, the other marts one file each,
+zstd, a manifest with checksums), checked against the warehouse they come from.
 
 The warehouse is ``export_sample`` (conftest.py), shared with ``test_summary.py``: a demo-scale
 sample for 2021-05-24..2021-07-30 (three months of facts, the June 2021 rebalance). Tests that
