@@ -1,9 +1,9 @@
-"""The Parquet exports of the marts (SPEC section 6), checked against the warehouse they come from.
+"""The Parquet exports of the marts (facts partitioned by month, the other marts one file each,
+zstd, a manifest with checksums), checked against the warehouse they come from.
 
-One warehouse is built per test session (``built_warehouse``, shared with ``test_summary.py``):
-a demo-scale sample for 2021-05-24..2021-07-30 (three months of facts, the June 2021 rebalance)
-loaded into raw and built with ``dbt build``, using the helpers of ``test_dbt_models.py``. Tests
-that change data work on a copy of its DuckDB file; the built file is only ever read.
+The warehouse is ``export_sample`` (conftest.py), shared with ``test_summary.py``: a demo-scale
+sample for 2021-05-24..2021-07-30 (three months of facts, the June 2021 rebalance). Tests that
+change data work on a copy of its DuckDB file; the built file is only ever read.
 """
 
 from __future__ import annotations
@@ -24,31 +24,10 @@ import pytest
 from pipelines import settings
 from pipelines.exports import FACTS, export_marts
 from pipelines.resources import connect
-from pipelines.transform.assets import build_dbt_command
-from tests.test_dbt_models import load_raw, run_dbt
 
-SAMPLE_START, SAMPLE_END = dt.date(2021, 5, 24), dt.date(2021, 7, 30)
 SAMPLE_MONTHS = {(2021, 5), (2021, 6), (2021, 7)}
 WINDOW = (dt.date(2021, 6, 10), dt.date(2021, 6, 11))  # half-open: touches June only
 CHANGED_DAY = dt.date(2021, 6, 15)  # a June session outside the window itself
-
-_BUILT: dict[str, tuple] = {}
-
-
-def built_warehouse(tmp_path_factory) -> tuple[Path, object]:
-    """(DuckDB file, sample truth) of the sample built once per session; never written to."""
-    if "sample" not in _BUILT:
-        from pipelines.sample.generator import generate
-
-        base = tmp_path_factory.mktemp("exports_warehouse")
-        db, landing, target = base / "sample.duckdb", base / "landing", base / "target"
-        truth = generate(landing, SAMPLE_START, SAMPLE_END, seed=7, scale="demo")
-        load_raw(db, landing)
-        build = run_dbt(db, target, build_dbt_command(None))
-        assert build.returncode == 0 and not build.failures(), build.output[-5000:]
-        _BUILT["sample"] = (db, truth)
-    return _BUILT["sample"]
-
 
 # --- helpers ----------------------------------------------------------------------------------
 
@@ -150,8 +129,8 @@ def month_of(path: str) -> tuple[str, int, int] | None:
 
 
 @pytest.fixture(scope="module")
-def warehouse(tmp_path_factory) -> Path:
-    return built_warehouse(tmp_path_factory)[0]
+def warehouse(export_sample) -> Path:
+    return export_sample[0].db
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """The printed summary of ``krx-short demo``: its figures equal the warehouse's.
 
-Uses the sample warehouse of ``test_exports.py`` (built once per session, only read here) and a
+Uses ``export_sample`` (conftest.py: built once per session, only read here) and a
 small hand-made warehouse for the number formats.
 """
 
@@ -16,7 +16,7 @@ import pytest
 from pipelines import settings
 from pipelines.resources import connect
 from pipelines.summary import TABLES, summary
-from tests.test_exports import SAMPLE_END, SAMPLE_START, built_warehouse
+from tests.helpers import EXPORT_SAMPLE_END, EXPORT_SAMPLE_START
 
 SESSIONS = re.compile(r"sessions loaded: (\d+) \((\d{4}-\d\d-\d\d) \.\. (\d{4}-\d\d-\d\d)\)")
 ROWS = re.compile(r"  marts\.(\w+) +([\d,]+)")
@@ -31,13 +31,14 @@ def lines_matching(pattern: re.Pattern, text: str) -> list[re.Match]:
 
 
 @pytest.fixture(scope="module")
-def sample(tmp_path_factory):
-    return built_warehouse(tmp_path_factory)
+def built(export_sample) -> tuple[Path, object]:
+    """(DuckDB file, truth) of the export sample."""
+    return export_sample[0].db, export_sample[1]
 
 
 @pytest.fixture(scope="module")
-def printed(sample, tmp_path_factory) -> tuple[str, Path]:
-    db = sample[0]
+def printed(built, tmp_path_factory) -> tuple[str, Path]:
+    db = built[0]
     export_root = tmp_path_factory.mktemp("summary") / "exports"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(settings.DUCKDB_ENV, str(db))
@@ -45,8 +46,8 @@ def printed(sample, tmp_path_factory) -> tuple[str, Path]:
             return summary(con, export_root), export_root
 
 
-def test_sessions_line_gives_the_count_and_range_of_trade_sessions(sample, printed):
-    db, truth = sample
+def test_sessions_line_gives_the_count_and_range_of_trade_sessions(built, printed):
+    db, truth = built
     text, _ = printed
     assert SESSIONS.fullmatch(text.splitlines()[0])  # the first line
     (match,) = lines_matching(SESSIONS, text)
@@ -57,12 +58,12 @@ def test_sessions_line_gives_the_count_and_range_of_trade_sessions(sample, print
         ).fetchone()
     assert (int(match[1]), match[2], match[3]) == (sessions, str(first), str(last))
     # ... which are the sample's sessions.
-    assert (sessions, first, last) == (len(truth.sessions), SAMPLE_START, SAMPLE_END)
+    assert (sessions, first, last) == (len(truth.sessions), EXPORT_SAMPLE_START, EXPORT_SAMPLE_END)
     assert sessions == len(truth.sessions) > 40
 
 
-def test_one_row_count_line_per_table_with_its_count(sample, printed):
-    db = sample[0]
+def test_one_row_count_line_per_table_with_its_count(built, printed):
+    db = built[0]
     text, _ = printed
     found = [(m[1], int(m[2].replace(",", ""))) for m in lines_matching(ROWS, text)]
     with connect(db, read_only=True) as con:
@@ -76,8 +77,8 @@ def test_one_row_count_line_per_table_with_its_count(sample, printed):
     assert line.endswith(f"{dict(found)['fct_short_balances']:,}")
 
 
-def test_latest_market_balances_in_trillion_krw(sample, printed):
-    db = sample[0]
+def test_latest_market_balances_in_trillion_krw(built, printed):
+    db = built[0]
     text, _ = printed
     with connect(db, read_only=True) as con:
         rows = con.execute(
@@ -100,9 +101,9 @@ def test_latest_market_balances_in_trillion_krw(sample, printed):
     assert [m[0] for m in found] == text.splitlines()[header + 1 : header + 1 + len(rows)]
 
 
-def test_summary_names_the_warehouse_and_the_exports(sample, printed):
+def test_summary_names_the_warehouse_and_the_exports(built, printed):
     text, export_root = printed
-    assert f"DuckDB file: {sample[0]}" in text.splitlines()
+    assert f"DuckDB file: {built[0]}" in text.splitlines()
     assert f"Parquet exports: {export_root} (manifest.json lists every table)" in text.splitlines()
 
 

@@ -1,0 +1,63 @@
+"""Warehouses built once per test session and only ever read by the tests (a test that changes
+data works on a copy of the DuckDB file).
+
+* ``real``: the real KRX responses of ``tests/fixtures/krx-real`` loaded and built (there is no
+  ECOS file, so the usdkrw test fails and only it);
+* ``sample``: a demo-scale sample from 2020-01-02 to 2025-04-30 (all five short-sale regimes,
+  semi-annual rebalances, ad-hoc index changes, renames, a market transfer) with the
+  generator's truth;
+* ``export_sample``: a three-month demo-scale sample (2021-05-24..2021-07-30, the June 2021
+  rebalance) for the export and summary tests.
+
+dbt runs as a subprocess (the project's ``dbt`` next to this interpreter) with
+``KRX_DUCKDB_PATH`` pointing at the warehouse's file and its artifacts in a temporary target.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pipelines.transform.assets import build_dbt_command
+from tests.helpers import (
+    EXPORT_SAMPLE_END,
+    EXPORT_SAMPLE_START,
+    REAL_LANDING,
+    SAMPLE_END,
+    SAMPLE_START,
+    Warehouse,
+    load_raw,
+    run_dbt,
+)
+
+
+def _build_sample(tmp_path_factory, name: str, start, end) -> tuple[Warehouse, object]:
+    from pipelines.sample.generator import generate
+
+    base = tmp_path_factory.mktemp(name)
+    db, target, landing = base / "sample.duckdb", base / "target", base / "landing"
+    truth = generate(landing, start, end, seed=7, scale="demo")
+    load_raw(db, landing)
+    build = run_dbt(db, target, build_dbt_command(None))
+    assert build.returncode == 0 and not build.failures(), build.output[-5000:]
+    return Warehouse(db, target, build), truth
+
+
+@pytest.fixture(scope="session")
+def real(tmp_path_factory) -> Warehouse:
+    """The real KRX fixtures loaded and built (there is no ECOS file)."""
+    base = tmp_path_factory.mktemp("dbt_real")
+    db, target = base / "real.duckdb", base / "target"
+    load_raw(db, REAL_LANDING)
+    return Warehouse(db, target, run_dbt(db, target, build_dbt_command(None)))
+
+
+@pytest.fixture(scope="session")
+def sample(tmp_path_factory) -> tuple[Warehouse, object]:
+    """The 2020-01-02..2025-04-30 sample, built: (warehouse, the generator's truth)."""
+    return _build_sample(tmp_path_factory, "dbt_sample", SAMPLE_START, SAMPLE_END)
+
+
+@pytest.fixture(scope="session")
+def export_sample(tmp_path_factory) -> tuple[Warehouse, object]:
+    """The three-month sample of the export and summary tests: (warehouse, truth)."""
+    return _build_sample(tmp_path_factory, "export_sample", EXPORT_SAMPLE_START, EXPORT_SAMPLE_END)
