@@ -18,6 +18,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipelines.calendar import Window
 from pipelines.faults import failpoint
 
 #: Facts are partitioned by the month of this column; everything else is one file.
@@ -117,9 +118,7 @@ def _with_partition_columns(table: str) -> str:
     )
 
 
-def _export_partitioned(
-    con, table: str, root: Path, window: tuple[dt.date, dt.date] | None
-) -> None:
+def _export_partitioned(con, table: str, root: Path, window: Window | None) -> None:
     """Write the fact's months (all, or those the window touches) and swap them in."""
     final = root / table
     staging = root / f".{table}.{uuid.uuid4().hex}"
@@ -219,9 +218,7 @@ def _describe(con, table: str, root: Path, partitioned: bool, recorded: Recorded
     )
 
 
-def export_marts(
-    con, root: Path, window: tuple[dt.date, dt.date] | None = None
-) -> dict[str, TableExport]:
+def export_marts(con, root: Path, window: Window | None = None) -> dict[str, TableExport]:
     """Export every ``marts`` table under ``root``; with ``window`` only the facts' months in it
     are rewritten. Writes ``manifest.json`` and returns what it lists; files the last manifest
     already describes, unmodified since, are not read again."""

@@ -22,9 +22,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines import settings
+from pipelines.defs.assets.dbt import build_dbt_command
 from pipelines.exports import FACTS, export_marts
-from pipelines.resources import connect
-from pipelines.transform.assets import build_dbt_command
+from pipelines.warehouse import connect
 from tests.test_dbt_models import load_raw, run_dbt
 
 SAMPLE_START, SAMPLE_END = dt.date(2021, 5, 24), dt.date(2021, 7, 30)
