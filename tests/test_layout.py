@@ -1,4 +1,4 @@
-"""The layout of ``pipelines/``: importing it does nothing, and each module sits where it is used."""
+"""The layout of ``pipelines/``: importing it does nothing; each module sits where it is used."""
 
 from __future__ import annotations
 
