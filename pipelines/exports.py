@@ -1,4 +1,4 @@
-"""Parquet exports of the ``marts`` schema (SPEC section 6).
+"""Parquet exports of the ``marts`` schema (``docs/contract.md``, Exports).
 
 Facts are Hive-partitioned by ``year=``/``month=`` of ``trade_date`` (an empty fact is one
 zero-row ``empty.parquet`` with its columns, so a glob over its folder still reads);

@@ -365,7 +365,7 @@ SUFFIXES = (".json", ".json.gz", ".csv")
 
 
 class PathError(ValueError):
-    """A landing path that does not follow the layout of SPEC section 2."""
+    """A landing path that does not follow the layout of ``docs/contract.md`` (Landing zone)."""
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""pandera (polars backend) schemas: the rules of SPEC section 3, one schema per dataset.
+"""pandera (polars backend) schemas: the rules of ``docs/contract.md`` (Validation), one schema
+per dataset.
 
 Every check carries an ``error`` that starts with a rule id (``rule_id: explanation``); the id is
 what lands in ``raw.rejected_rows.check_name`` and in error messages. Frames are validated in
