@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
+from pipelines import settings
+
 #: KRX's clock: sessions, publication times and "today" are Seoul's.
 TIMEZONE = "Asia/Seoul"
 #: First session the warehouse covers.
@@ -40,7 +42,7 @@ def _cache_file(end: dt.date) -> Path:
 
     The key names ``end``, so the cache moves forward with the calendar day by day.
     """
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "krx-short"
+    base = settings.cache_dir()
     closures = ",".join(sorted(d.isoformat() for d in EXTRA_CLOSURES))
     key = hashlib.sha256(
         f"{version('exchange-calendars')}|{CALENDAR_START}|{end}|{closures}".encode()

@@ -20,6 +20,7 @@ LANDING_ENV = "KRX_LANDING_DIR"
 DUCKDB_ENV = "KRX_DUCKDB_PATH"  # also read by dbt_project/profiles.yml
 EXPORT_ENV = "KRX_EXPORT_DIR"
 ALERT_LOG_ENV = "KRX_ALERT_LOG"
+CACHE_ENV = "XDG_CACHE_HOME"  # the XKRX session list is cached in its krx-short folder
 # --- sources -------------------------------------------------------------------------------
 KRX_URL_ENV = "KRX_PORTAL_URL"
 KRX_ID_ENV, KRX_PW_ENV = "KRX_ID", "KRX_PW"
@@ -81,6 +82,11 @@ def alert_log_path() -> Path:
     """Where failed runs and checks are recorded (``KRX_ALERT_LOG``, default
     ``warehouse/alerts.log``)."""
     return _path(ALERT_LOG_ENV, WAREHOUSE_DIR / "alerts.log")
+
+
+def cache_dir() -> Path:
+    """krx-short's cache folder (``$XDG_CACHE_HOME/krx-short``, default ``~/.cache/krx-short``)."""
+    return _path(CACHE_ENV, Path.home() / ".cache") / "krx-short"
 
 
 def dagster_home() -> Path:
