@@ -11,6 +11,7 @@ import duckdb
 import pytest
 
 from pipelines import settings
+from pipelines.cli import main
 from pipelines.cli.build import run_build
 from pipelines.defs.assets.raw import build_raw_assets
 from pipelines.defs.dbt import runner
@@ -108,3 +109,11 @@ def test_the_stock_storage_path_records_a_build_in_dagster_s_own_storage(stock, 
     monkeypatch.delenv(settings.INTERNALS_ENV)
     with dg.DagsterInstance.from_config(str(ensure_dagster_home())) as instance:
         assert type(instance.event_log_storage) is BatchSqliteEventLogStorage
+
+
+def test_an_unknown_internals_setting_is_one_clear_line(monkeypatch, capsys):
+    monkeypatch.setenv(settings.INTERNALS_ENV, "fast")
+    assert main(["export"]) == 2
+    assert capsys.readouterr().err == (
+        "krx-short: error: KRX_INTERNALS='fast': expected one of pinned, stock\n"
+    )

@@ -100,5 +100,10 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    try:
+        settings.internals()
+    except ValueError as exc:  # a mistake in the environment: one line, no traceback
+        print(f"krx-short: error: {exc}", file=sys.stderr)
+        return 2
     settings.export_paths()
     return COMMANDS[args.command](args)
