@@ -55,7 +55,7 @@ def balance_path(args: dict) -> dict:
     # dbt in process, as the pipeline runs it: untimed, the imports and a first parse (a
     # deployed project keeps dbt's partial parse between runs); timed, what every run does:
     # the parse from that state, then the build
-    from pipelines.transform import runner
+    from pipelines.defs.dbt import runner
 
     os.environ["KRX_DUCKDB_PATH"] = args["db"]
     project, scratch = args["dbt_project"], Path(args["scratch"])
@@ -191,7 +191,7 @@ def queries(args: dict) -> dict:
 
     import duckdb
 
-    from pipelines.resources import DUCKDB_CONFIG
+    from pipelines.warehouse import DUCKDB_CONFIG
 
     result = {}
     with duckdb.connect(args["db"], read_only=True, config=DUCKDB_CONFIG) as con:

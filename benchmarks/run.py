@@ -107,7 +107,7 @@ class Bench:
     def pipeline_assets(self) -> list[str]:
         """The assets of PIPELINE_ASSETS missing from the build job's code location."""
         probe = (
-            "import json\nfrom pipelines.definitions import defs\n"
+            "import json\nfrom pipelines.defs.definitions import defs\n"
             "keys = defs.resolve_asset_graph().get_all_asset_keys()\n"
             "print(json.dumps([k.to_user_string() for k in keys]))"
         )

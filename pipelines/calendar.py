@@ -8,7 +8,13 @@ import os
 from functools import cache
 from importlib.metadata import version
 from pathlib import Path
+from typing import NamedTuple
+from zoneinfo import ZoneInfo
 
+from pipelines import settings
+
+#: KRX's clock: sessions, publication times and "today" are Seoul's.
+TIMEZONE = "Asia/Seoul"
 #: First session the warehouse covers.
 HISTORY_START = dt.date(2019, 1, 2)
 
@@ -36,7 +42,7 @@ def _cache_file(end: dt.date) -> Path:
 
     The key names ``end``, so the cache moves forward with the calendar day by day.
     """
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "krx-short"
+    base = settings.cache_dir()
     closures = ",".join(sorted(d.isoformat() for d in EXTRA_CLOSURES))
     key = hashlib.sha256(
         f"{version('exchange-calendars')}|{CALENDAR_START}|{end}|{closures}".encode()
@@ -87,6 +93,28 @@ def _sessions() -> tuple[dt.date, ...]:
 @cache
 def _session_set() -> frozenset[dt.date]:
     return frozenset(_sessions())
+
+
+class Window(NamedTuple):
+    """A half-open window of days: ``start <= day < end`` (a Dagster partition window)."""
+
+    start: dt.date
+    end: dt.date
+
+    @classmethod
+    def inclusive(cls, first: dt.date, last: dt.date) -> Window:
+        """The window of the days ``first`` to ``last``, both included."""
+        return cls(first, last + dt.timedelta(days=1))
+
+
+def now_kst() -> dt.datetime:
+    """The time in Seoul."""
+    return dt.datetime.now(ZoneInfo(TIMEZONE))
+
+
+def today_kst() -> dt.date:
+    """Today's date in Seoul."""
+    return now_kst().date()
 
 
 def is_session(day: dt.date) -> bool:

@@ -1,7 +1,8 @@
-"""Parquet exports of the ``marts`` schema (SPEC section 6).
+"""Parquet exports of the ``marts`` schema (``docs/contract.md``, Exports).
 
-Facts are Hive-partitioned by ``year=``/``month=`` of ``trade_date`` (an empty fact is one
-zero-row ``empty.parquet`` with its columns, so a glob over its folder still reads);
+The facts (the marts tagged ``export_by_month`` in ``dbt_project/dbt_project.yml``, read from
+the dbt manifest) are Hive-partitioned by ``year=``/``month=`` of ``trade_date`` (an empty fact
+is one zero-row ``empty.parquet`` with its columns, so a glob over its folder still reads);
 dimensions and marts are single files. Every write goes to a temporary path first and is
 swapped into place, so a reader never sees half a table. ``manifest.json`` lists each table's
 path, rows, columns and checksum.
@@ -18,16 +19,42 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipelines.calendar import Window
 from pipelines.faults import failpoint
+from pipelines.settings import DBT_PROJECT_DIR
 
 #: Facts are partitioned by the month of this column; everything else is one file.
 PARTITION_COLUMN = "trade_date"
-FACTS = ("fct_short_balances", "fct_short_trades", "fct_market_short_balances", "fct_index_levels")
+#: The dbt tag of the marts exported month by month.
+MONTHLY_TAG = "export_by_month"
 #: zstd level 1: a third faster to write than DuckDB's default level 3, files 3% larger
 #: (benchmarks/RESULTS.md)
 COPY_OPTIONS = "format parquet, compression zstd, compression_level 1"
 #: The file an empty fact exports in place of its (absent) month partitions.
 EMPTY_FACT_FILE = "empty.parquet"
+
+
+def monthly_tables(manifest: Path = DBT_PROJECT_DIR / "target" / "manifest.json") -> frozenset[str]:
+    """The marts tagged ``export_by_month`` in the dbt manifest (``make manifest`` writes it,
+    and Dagster does when it loads the project)."""
+    try:
+        nodes = json.loads(manifest.read_text(encoding="utf-8"))["nodes"].values()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no dbt manifest at {manifest}: run `make manifest`") from None
+    return frozenset(
+        node.get("alias") or node["name"]
+        for node in nodes
+        if node["resource_type"] == "model"
+        and node["schema"] == "marts"
+        and MONTHLY_TAG in node["tags"]
+    )
+
+
+def __getattr__(name: str):
+    # ``FACTS``: the monthly tables, read from the manifest on first use
+    if name == "FACTS":
+        return monthly_tables()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -117,9 +144,7 @@ def _with_partition_columns(table: str) -> str:
     )
 
 
-def _export_partitioned(
-    con, table: str, root: Path, window: tuple[dt.date, dt.date] | None
-) -> None:
+def _export_partitioned(con, table: str, root: Path, window: Window | None) -> None:
     """Write the fact's months (all, or those the window touches) and swap them in."""
     final = root / table
     staging = root / f".{table}.{uuid.uuid4().hex}"
@@ -219,17 +244,16 @@ def _describe(con, table: str, root: Path, partitioned: bool, recorded: Recorded
     )
 
 
-def export_marts(
-    con, root: Path, window: tuple[dt.date, dt.date] | None = None
-) -> dict[str, TableExport]:
-    """Export every ``marts`` table under ``root``; with ``window`` only the facts' months in it
-    are rewritten. Writes ``manifest.json`` and returns what it lists; files the last manifest
-    already describes, unmodified since, are not read again."""
+def export_marts(con, root: Path, window: Window | None = None) -> dict[str, TableExport]:
+    """Export every ``marts`` table under ``root``, the ``monthly_tables`` month by month; with
+    ``window`` only their months in it are rewritten. Writes ``manifest.json`` and returns what
+    it lists; files the last manifest already describes, unmodified since, are not read again."""
     root.mkdir(parents=True, exist_ok=True)
     recorded = Recorded.read(root)
+    monthly = monthly_tables()
     exports = {}
     for table in mart_tables(con):
-        partitioned = table in FACTS
+        partitioned = table in monthly
         if partitioned:
             _export_partitioned(con, table, root, window)
         else:

@@ -4,9 +4,9 @@ when it reaches the named point, as a power cut or the OOM killer would."""
 import os
 import signal
 
-FAILPOINT_ENV = "KRX_FAILPOINT"
+from pipelines import settings
 
 
 def failpoint(name: str) -> None:
-    if os.environ.get(FAILPOINT_ENV) == name:
+    if settings.value(settings.FAILPOINT_ENV) == name:
         os.kill(os.getpid(), signal.SIGKILL)

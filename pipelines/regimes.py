@@ -11,7 +11,6 @@ import csv
 import datetime as dt
 import io
 from dataclasses import dataclass
-from pathlib import Path
 
 ALL_LISTED = "all_listed"
 MARKET_MAKERS_ONLY = "market_makers_only"
@@ -101,10 +100,3 @@ def seed_csv() -> str:
             (r.regime_id, r.starts_on.isoformat(), ends, r.scope, r.description, r.source)
         )
     return buf.getvalue()
-
-
-def write_seed(path: Path) -> Path:
-    """Write the seed file (``dbt_project/seeds/short_sale_regimes.csv``) and return its path."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(seed_csv(), encoding="utf-8")
-    return path

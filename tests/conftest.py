@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.transform.assets import build_dbt_command
+from pipelines.defs.assets.dbt import build_dbt_command
 from tests.helpers import (
     EXPORT_SAMPLE_END,
     EXPORT_SAMPLE_START,

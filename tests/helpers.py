@@ -16,9 +16,10 @@ import duckdb
 import pandas as pd
 
 from pipelines import settings
+from pipelines.defs.assets.dbt import DbtCommand
 from pipelines.raw.load import load_landing
 from pipelines.raw.tables import create_raw_schema, write_sessions
-from pipelines.transform.assets import WINDOW_ENV, DbtCommand
+from pipelines.settings import WINDOW_ENV
 
 REAL_ROOT = Path(__file__).parent / "fixtures" / "krx-real"  # copied from shared/krx-real
 REAL_LANDING = REAL_ROOT / "landing"

@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 from pipelines.calendar import shift_sessions
-from pipelines.transform.assets import DbtCommand
+from pipelines.defs.assets.dbt import DbtCommand
 from tests.helpers import query, rows, run_dbt
 
 

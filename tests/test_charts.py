@@ -2,7 +2,12 @@
 
 import datetime as dt
 
-from pipelines.charts import MarketDay, market_chart_markdown, market_chart_svg, sparkline
+from pipelines.defs.assets.charts import (
+    MarketDay,
+    market_chart_markdown,
+    market_chart_svg,
+    sparkline,
+)
 
 
 def test_sparkline_scales_between_min_and_max():

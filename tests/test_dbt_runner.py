@@ -12,7 +12,8 @@ import duckdb
 import pytest
 
 from pipelines import settings
-from pipelines.transform.assets import DbtCommand, build_dbt_command, window_environment
+from pipelines.defs.assets.dbt import DbtCommand, build_dbt_command
+from pipelines.settings import window_environment
 from tests.helpers import PROJECT_DIR, rows
 
 
@@ -50,7 +51,7 @@ def test_build_dbt_command_rejects_an_empty_window():
 
 
 def test_each_warehouse_keeps_its_own_dbt_target_per_op(tmp_path):
-    from pipelines.transform.assets import op_target_path
+    from pipelines.defs.assets.dbt import op_target_path
 
     full, month = tmp_path / "full" / "krx_short.duckdb", tmp_path / "month" / "krx_short.duckdb"
     other = tmp_path / "full" / "scratch.duckdb"
@@ -62,13 +63,13 @@ def test_each_warehouse_keeps_its_own_dbt_target_per_op(tmp_path):
 def test_dbt_assets_split_into_three_acyclic_ops():
     import dagster as dg
 
-    from pipelines.transform.assets import (
+    from pipelines.defs.assets.dbt import (
         dbt_asset_defs,
-        dbt_resource,
         krx_dbt_foundation,
         krx_dbt_incremental,
         krx_dbt_rollups,
     )
+    from pipelines.defs.resources import dbt_resource
 
     def keys(assets_def):
         return {k.to_user_string() for k in assets_def.keys}
@@ -124,8 +125,9 @@ def test_dbt_assets_split_into_three_acyclic_ops():
 def test_dagster_ops_build_a_partition_with_checks_and_row_counts(sample, tmp_path, monkeypatch):
     import dagster as dg
 
-    from pipelines.resources import connect
-    from pipelines.transform.assets import dbt_asset_defs, dbt_resource
+    from pipelines.defs.assets.dbt import dbt_asset_defs
+    from pipelines.defs.resources import dbt_resource
+    from pipelines.warehouse import connect
 
     wh, _ = sample
     db = tmp_path / "dagster.duckdb"
@@ -206,8 +208,9 @@ def test_a_failing_dbt_test_fails_the_op_after_recording_its_events(sample, tmp_
     dbt has let go of the warehouse."""
     import dagster as dg
 
-    from pipelines.resources import connect
-    from pipelines.transform.assets import dbt_asset_defs, dbt_resource
+    from pipelines.defs.assets.dbt import dbt_asset_defs
+    from pipelines.defs.resources import dbt_resource
+    from pipelines.warehouse import connect
 
     wh, _ = sample
     db = tmp_path / "no_usdkrw.duckdb"
@@ -246,8 +249,8 @@ def test_an_interrupt_cancels_dbt_and_releases_the_warehouse(sample, tmp_path, m
     from dagster._core.errors import DagsterExecutionInterruptedError
     from dagster._utils.interrupts import raise_interrupts_as
 
-    from pipelines.resources import connect
-    from pipelines.transform.runner import invoke_dbt
+    from pipelines.defs.dbt.runner import invoke_dbt
+    from pipelines.warehouse import connect
 
     wh, _ = sample
     db = tmp_path / "interrupted.duckdb"
@@ -276,8 +279,9 @@ def test_an_interrupt_cancels_dbt_and_releases_the_warehouse(sample, tmp_path, m
 
 
 def test_a_new_process_starts_from_the_warehouse_s_last_parse(tmp_path, monkeypatch):
-    from pipelines.transform import runner
-    from pipelines.transform.assets import PARSE_FOLDER, dbt_resource, op_target_path
+    from pipelines.defs.assets.dbt import PARSE_FOLDER, op_target_path
+    from pipelines.defs.dbt import runner
+    from pipelines.defs.resources import dbt_resource
 
     db = tmp_path / "parsed.duckdb"
     monkeypatch.setenv(settings.DUCKDB_ENV, str(db))
@@ -303,7 +307,7 @@ def test_an_interrupt_during_a_query_of_dbt_s_main_thread_still_stops_dbt(tmp_pa
     from dagster._core.errors import DagsterExecutionInterruptedError
     from dagster._utils.interrupts import raise_interrupts_as
 
-    from pipelines.transform.runner import invoke_dbt
+    from pipelines.defs.dbt.runner import invoke_dbt
 
     project = tmp_path / "project"
     (project / "models").mkdir(parents=True)

@@ -23,7 +23,7 @@ import pytest
 
 from pipelines import settings
 from pipelines.exports import FACTS, export_marts
-from pipelines.resources import connect
+from pipelines.warehouse import connect
 
 SAMPLE_MONTHS = {(2021, 5), (2021, 6), (2021, 7)}
 WINDOW = (dt.date(2021, 6, 10), dt.date(2021, 6, 11))  # half-open: touches June only

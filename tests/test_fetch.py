@@ -575,8 +575,8 @@ def test_ecos_without_key(fake, tmp_path):
 
 def test_fetch_job_runs_the_same_fetch_in_dagster(fake, tmp_path, monkeypatch):
 
-    from pipelines.assets.fetch import krx_fetch
-    from pipelines.resources import LandingZone
+    from pipelines.defs.assets.fetch import krx_fetch
+    from pipelines.defs.resources import LandingZone
 
     monkeypatch.setenv("KRX_PORTAL_URL", fake.url)
     run_config = {

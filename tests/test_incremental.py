@@ -8,7 +8,7 @@ import shutil
 import duckdb
 import pytest
 
-from pipelines.transform.assets import DbtCommand, build_dbt_command
+from pipelines.defs.assets.dbt import DbtCommand, build_dbt_command
 from tests.helpers import rows, run_dbt, table_checksums
 
 

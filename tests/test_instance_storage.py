@@ -11,9 +11,10 @@ import yaml
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 from dagster._core.storage.event_log import SqliteEventLogStorage
 
-from pipelines.instance import CONFIG, RUN_ENVIRONMENT
+from pipelines.defs.partitions import session_backfill, session_partitions
+from pipelines.instance import CONFIG
 from pipelines.instance.storage import BatchSqliteEventLogStorage
-from pipelines.partitions import session_backfill, session_partitions
+from pipelines.settings import RUN_ENVIRONMENT
 
 SESSIONS = session_partitions.get_partition_keys()[-40:]
 

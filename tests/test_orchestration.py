@@ -15,21 +15,20 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import pytest
 
-from pipelines.assets.freshness import latest_published, sessions_behind
-from pipelines.assets.raw import raw_assets
-from pipelines.build import (
+from pipelines.cli.build import BuildOutcome, partition_range
+from pipelines.defs.assets.raw import raw_assets
+from pipelines.defs.checks import latest_published, sessions_behind
+from pipelines.defs.partitions import session_partitions
+from pipelines.defs.resources import DuckDBWarehouse, LandingZone
+from pipelines.defs.schedules import evening_range, evening_schedule
+from pipelines.defs.sensors.landing import contiguous_ranges, landing_requests
+from pipelines.instance import (
     HOST_TAG,
     PID_TAG,
     PROCESS_TAG,
-    BuildOutcome,
-    partition_range,
     process_identity,
     release_dead_runs,
 )
-from pipelines.partitions import session_partitions
-from pipelines.resources import DuckDBWarehouse, LandingZone
-from pipelines.schedules import evening_range, evening_schedule
-from pipelines.sensors import contiguous_ranges, landing_requests
 from pipelines.sources.datasets import SHORT_BALANCE, SHORT_TRADING
 from tests.helpers import REAL_LANDING
 
@@ -228,7 +227,7 @@ def test_release_dead_runs_frees_the_slots_of_dead_and_reused_processes(tmp_path
 
 
 def test_check_failures_and_run_failures_reach_the_alert_log(tmp_path, monkeypatch):
-    from pipelines.sensors import check_failure_alerts, run_failure_alerts
+    from pipelines.defs.sensors.alerts import check_failure_alerts, run_failure_alerts
 
     log = tmp_path / "alerts.log"
     monkeypatch.setenv("KRX_ALERT_LOG", str(log))

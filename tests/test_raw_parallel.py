@@ -9,7 +9,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.raw import load, pool
+from pipelines import settings
+from pipelines.raw import load
 from pipelines.raw.batch import PreparedBatch, Screen, prepare_batch
 from pipelines.raw.load import load_landing
 from pipelines.raw.pool import ordered_map
@@ -94,7 +95,7 @@ def test_a_load_through_workers_equals_one_in_process(tmp_path, monkeypatch):
     root = _landing(tmp_path)
     figures = []
     for workers in ("0", "2"):
-        monkeypatch.setenv(pool.WORKERS_ENV, workers)
+        monkeypatch.setenv(settings.WORKERS_ENV, workers)
         monkeypatch.setattr(load, "MIN_BYTES_FOR_WORKERS", 0)
         monkeypatch.setattr(load, "BATCH_BYTES", 200_000)  # several batches
         with duckdb.connect(str(tmp_path / f"krx{workers}.duckdb")) as con:

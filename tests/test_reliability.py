@@ -113,7 +113,7 @@ def reference(landing, tmp_path_factory) -> Warehouse:
 def _wait_for_dbt(db: Path, timeout: float = 300) -> None:
     """Block until dbt (in the build's process) runs its first build on ``db``: its log
     appears in the first op's target folder."""
-    from pipelines.transform.assets import op_target_path
+    from pipelines.defs.assets.dbt import op_target_path
 
     log = op_target_path(db, "krx_dbt_foundation") / "dbt.log"
     deadline = time.monotonic() + timeout
@@ -134,8 +134,8 @@ def test_killed_while_loading_then_overlapping_windows_match(reference, landing,
 
 
 def test_killed_during_dbt_then_two_builds_at_once_match(reference, landing, tmp_path):
-    from pipelines.schedules import evening_schedule
-    from pipelines.sensors import landing_requests
+    from pipelines.defs.schedules import evening_schedule
+    from pipelines.defs.sensors.landing import landing_requests
 
     warehouse = Warehouse(tmp_path, landing)
     victim = warehouse.start(D1, D3, output=subprocess.DEVNULL)

@@ -9,9 +9,9 @@ import shutil
 import pytest
 
 from pipelines.cli import main
+from pipelines.defs.assets.dbt import build_dbt_command
 from pipelines.sources.datasets import PathError, parse_landing_path
 from pipelines.sources.landing import discover
-from pipelines.transform.assets import build_dbt_command
 from tests.helpers import REAL_LANDING
 
 

@@ -14,8 +14,8 @@ import duckdb
 import pytest
 
 from pipelines import settings
-from pipelines.resources import connect
-from pipelines.summary import TABLES, summary
+from pipelines.cli.summary import TABLES, summary
+from pipelines.warehouse import connect
 from tests.helpers import EXPORT_SAMPLE_END, EXPORT_SAMPLE_START
 
 SESSIONS = re.compile(r"sessions loaded: (\d+) \((\d{4}-\d\d-\d\d) \.\. (\d{4}-\d\d-\d\d)\)")

@@ -97,7 +97,7 @@ def webserver(tmp_path):
 
 @pytest.mark.slow
 def test_webserver_serves_every_asset_check_schedule_and_sensor(webserver):
-    from pipelines.definitions import defs
+    from pipelines.defs.definitions import defs
 
     data = _post(webserver, QUERY)["data"]
     served = {"/".join(node["assetKey"]["path"]): node for node in data["assetNodes"]}

@@ -1,4 +1,4 @@
-"""Download real files from the KRX portal and ECOS into the landing zone (SPEC section 7).
+"""Download real files from the KRX portal and ECOS into the landing zone (``docs/contract.md``).
 
 ``runner.fetch`` is the entry point. ``plan`` decides which files a date range needs, ``krx`` and
 ``ecos`` talk to the two sources; both go through the polite ``Http`` transport defined here (rate

@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Callable
 from urllib.parse import quote
 
+from pipelines import settings
 from pipelines.fetch import AuthError, FetchFileError, Http, Politeness, json_records
 from pipelines.fetch.plan import FileRequest
 
 log = logging.getLogger(__name__)
 
 DEFAULT_URL = "https://ecos.bok.or.kr/api"
-URL_ENV = "ECOS_API_URL"
-KEY_ENV = "ECOS_API_KEY"
 #: More rows than one year of daily data can have.
 MAX_ROWS = 100_000
 
@@ -28,8 +26,10 @@ class EcosClient:
     """Fetch validated ``StatisticSearch`` answers."""
 
     def __init__(self, base_url: str | None = None, politeness: Politeness | None = None) -> None:
-        self.base_url = (base_url or os.environ.get(URL_ENV) or DEFAULT_URL).rstrip("/")
-        key = os.environ.get(KEY_ENV) or None
+        self.base_url = (base_url or settings.value(settings.ECOS_URL_ENV) or DEFAULT_URL).rstrip(
+            "/"
+        )
+        key = settings.value(settings.ECOS_KEY_ENV)
         self._key = quote(key, safe="") if key else None
         self._http = Http(politeness or Politeness(), secrets=(key, self._key))
 
@@ -42,7 +42,7 @@ class EcosClient:
     def fetch(self, item: FileRequest) -> bytes:
         """The body of the answer for ``item``, exactly as sent, once it passed every check."""
         if not self._key:
-            raise AuthError(f"{KEY_ENV} is not set")
+            raise AuthError(f"{settings.ECOS_KEY_ENV} is not set")
         url = self._url(item)
         log.debug("ECOS %s", self._http.redact(url))
         response = self._http.request("GET", url, what=item.relpath)
@@ -72,5 +72,5 @@ def _raise_for_result(body: bytes, redact: Callable[[str], str]) -> None:
     code = str(result.get("CODE", "?"))
     message = redact(f"ECOS {code}: {result.get('MESSAGE', '')}".strip())
     if code == "INFO-100":  # invalid key: every later request would fail the same way
-        raise AuthError(f"{message} (check {KEY_ENV})")
+        raise AuthError(f"{message} (check {settings.ECOS_KEY_ENV})")
     raise FetchFileError(message)

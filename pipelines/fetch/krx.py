@@ -7,20 +7,18 @@ else, and masked in every message.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from typing import Any
 
 import requests
 
+from pipelines import settings
 from pipelines.fetch import AuthError, FetchFileError, Http, Politeness, json_records
 from pipelines.fetch.plan import FileRequest
 
 log = logging.getLogger(__name__)
 
 DEFAULT_URL = "https://data.krx.co.kr"
-URL_ENV = "KRX_PORTAL_URL"
-ID_ENV, PW_ENV = "KRX_ID", "KRX_PW"
 #: The portal treats a login as stale after an hour; log in again before that.
 SESSION_TTL = 3600.0
 
@@ -40,9 +38,11 @@ class KrxClient:
         politeness: Politeness | None = None,
         session_ttl: float = SESSION_TTL,
     ) -> None:
-        self.base_url = (base_url or os.environ.get(URL_ENV) or DEFAULT_URL).rstrip("/")
-        self._member = os.environ.get(ID_ENV) or None
-        self._password = os.environ.get(PW_ENV) or None
+        self.base_url = (base_url or settings.value(settings.KRX_URL_ENV) or DEFAULT_URL).rstrip(
+            "/"
+        )
+        self._member = settings.value(settings.KRX_ID_ENV)
+        self._password = settings.value(settings.KRX_PW_ENV)
         self._session_ttl = session_ttl
         self._logged_in_at: float | None = None
         self._http = Http(politeness or Politeness(), secrets=(self._member, self._password))
@@ -66,7 +66,7 @@ class KrxClient:
             if not self.has_credentials:
                 raise AuthError(
                     f"KRX answered LOGOUT (HTTP {response.status_code}): the portal is "
-                    f"members-only; set {ID_ENV} and {PW_ENV} to log in"
+                    f"members-only; set {settings.KRX_ID_ENV} and {settings.KRX_PW_ENV} to log in"
                 )
             log.info("KRX session expired; logging in again")
             self.login()
@@ -81,7 +81,7 @@ class KrxClient:
     def login(self) -> None:
         """The portal's login flow (as pykrx does it); AuthError when the portal refuses."""
         if not self.has_credentials:
-            raise AuthError(f"{ID_ENV} and {PW_ENV} are not set")
+            raise AuthError(f"{settings.KRX_ID_ENV} and {settings.KRX_PW_ENV} are not set")
         try:
             self._login()
         except AuthError:

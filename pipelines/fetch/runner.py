@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipelines.calendar import sessions_between
+from pipelines.calendar import sessions_between, today_kst
 from pipelines.fetch import AuthError, FetchFileError, Politeness, json_records
 from pipelines.fetch.ecos import EcosClient
 from pipelines.fetch.krx import KrxClient
@@ -27,7 +27,6 @@ from pipelines.sources.datasets import SUFFIXES, Period
 
 log = logging.getLogger(__name__)
 
-KST = dt.timezone(dt.timedelta(hours=9), "KST")
 #: Failures listed one per line in a summary; the rest are counted.
 SUMMARY_FAILURES = 20
 
@@ -79,10 +78,6 @@ class FetchError(Exception):
     def __init__(self, report: FetchReport) -> None:
         super().__init__(report.summary())
         self.report = report
-
-
-def today_kst() -> dt.date:
-    return dt.datetime.now(KST).date()
 
 
 def fetch(

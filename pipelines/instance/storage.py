@@ -8,26 +8,27 @@ index shard, 10-20 ms per event. This storage writes the batch with one commit p
 updates each asset's latest-event row once, and inserts the planned asset-check rows together,
 leaving the stored records as the one-by-one path leaves them.
 
-Written against the pinned dagster 1.13.27 (``SqlEventLogStorage`` internals).
+Written against the pinned dagster (``pipelines.pinned``: ``SqlEventLogStorage`` internals);
+``KRX_INTERNALS=stock`` runs on Dagster's own storage instead.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
-from dagster._config import Field, StringSource
-from dagster._core.events import ASSET_EVENTS, DagsterEventType
-from dagster._core.events.log import EventLogEntry
-from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
-from dagster._core.storage.event_log import SqliteEventLogStorage
-from dagster._core.storage.event_log.schema import (
-    AssetCheckExecutionsTable,
-    SqlEventLogStorageTable,
-)
-from dagster._serdes import serialize_value
+import dagster as dg
 
-CHECK_PLANNED = DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED
+from pipelines import settings
+from pipelines.pinned import (
+    ASSET_EVENTS,
+    AssetCheckExecutionRecordStatus,
+    AssetCheckExecutionsTable,
+    EventLogEntry,
+    SqlEventLogStorageTable,
+    SqliteEventLogStorage,
+)
+
+CHECK_PLANNED = dg.DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED
 
 
 def _is_asset_event(event: EventLogEntry) -> bool:
@@ -48,12 +49,12 @@ class BatchSqliteEventLogStorage(SqliteEventLogStorage):
 
     @classmethod
     def config_type(cls) -> dict:
-        return {"base_dir": Field(StringSource, is_required=False)}
+        return {"base_dir": dg.Field(dg.StringSource, is_required=False)}
 
     @classmethod
     def from_config_value(cls, inst_data, config_value) -> BatchSqliteEventLogStorage:
         # Dagster's default place for run event logs: $DAGSTER_HOME/history/runs
-        default = os.path.join(os.environ["DAGSTER_HOME"], "history", "runs")
+        default = str(settings.dagster_home() / "history" / "runs")
         return cls(base_dir=config_value.get("base_dir", default), inst_data=inst_data)
 
     def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
@@ -98,7 +99,7 @@ class BatchSqliteEventLogStorage(SqliteEventLogStorage):
             "check_name": planned.check_name,
             "run_id": event.run_id,
             "execution_status": AssetCheckExecutionRecordStatus.PLANNED.value,
-            "evaluation_event": serialize_value(event),
+            "evaluation_event": dg.serialize_value(event),
             "evaluation_event_timestamp": self._event_insert_timestamp(event),
             "evaluation_event_storage_id": event_id,
         }

@@ -7,20 +7,17 @@ rejections with their row-level failures, never the files' bodies or records.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
 
-from pipelines.calendar import is_session
+from pipelines.calendar import Window, is_session
 from pipelines.raw.tables import columns
 from pipelines.sources.datasets import LINEAGE_COLUMNS, Dataset, Period
 from pipelines.sources.reader import Failure, FileRejected, RawFile, read_changed
 from pipelines.validation.validate import validate_batch
-
-Window = tuple[dt.date, dt.date]  # half-open: start <= day < end
 
 
 def _file_checks(raw: RawFile, window: Window | None) -> list[Failure]:

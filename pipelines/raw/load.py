@@ -14,8 +14,9 @@ from pathlib import Path
 
 import orjson
 
+from pipelines.calendar import Window
 from pipelines.faults import failpoint
-from pipelines.raw.batch import Screen, Table, Window, prepare_batch
+from pipelines.raw.batch import Screen, Table, prepare_batch
 from pipelines.raw.pool import default_workers, ordered_map
 from pipelines.raw.tables import create_raw_schema
 from pipelines.sources.landing import discover
@@ -214,4 +215,4 @@ def load_landing(
     return load_files(con, root, discover(root, datasets=datasets, window=window), window=window)
 
 
-__all__ = ["LoadReport", "Window", "describe_rejection", "load_files", "load_landing"]
+__all__ = ["LoadReport", "describe_rejection", "load_files", "load_landing"]

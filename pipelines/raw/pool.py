@@ -26,12 +26,13 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from pipelines import settings
+
 try:
     import fcntl
 except ImportError:  # not on Windows
     fcntl = None
 
-WORKERS_ENV = "KRX_LOAD_WORKERS"
 #: Tasks each worker is given ahead of the one being collected: it prepares the next while the
 #: loader inserts the last.
 AHEAD_PER_WORKER = 2
@@ -52,10 +53,8 @@ Answer = tuple[bool, Any]  # (True, result) or (False, the exception the worker 
 
 def default_workers() -> int:
     """``KRX_LOAD_WORKERS`` if set (0 or 1: in process), else the CPU count (at most 4)."""
-    value = os.environ.get(WORKERS_ENV)
-    if value:
-        return max(int(value), 0)
-    return min(os.cpu_count() or 1, 4)
+    workers = settings.load_workers()
+    return min(os.cpu_count() or 1, 4) if workers is None else workers
 
 
 def ordered_map(

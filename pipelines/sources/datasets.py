@@ -14,6 +14,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import PurePosixPath
+from typing import Any
+
+import yaml
+
+from pipelines.settings import DBT_PROJECT_DIR
 
 
 class Kind(StrEnum):
@@ -86,10 +91,6 @@ class Dataset:
         return f"{self.folder.split('/')[0]}_{self.name}"
 
     @property
-    def asset_name(self) -> str:
-        return self.table
-
-    @property
     def field_by_source(self) -> dict[str, Field]:
         return {f.source: f for f in self.fields}
 
@@ -122,6 +123,17 @@ def _index_params(names: tuple[str, ...]) -> dict[str, dict[str, str]]:
 
 
 F = Field
+
+
+def dbt_var(name: str) -> Any:
+    """A var of ``dbt_project/dbt_project.yml``, where a fact the models share is stated."""
+    project = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text(encoding="utf-8"))
+    return project["vars"][name]
+
+
+#: KRX publishes the balances of session T on session T+2.
+BALANCE_LAG_SESSIONS: int = dbt_var("balance_publication_lag_sessions")
+
 SHORT_BALANCE = Dataset(
     name="short_balance",
     folder="krx/short_balance",
@@ -149,10 +161,11 @@ SHORT_BALANCE = Dataset(
     file_date_column="trade_date",
     row_date_field=None,
     grain=("isu_cd",),
-    description="Net short balance by ticker for one session (KRX screen 33001), published T+2.",
+    description="Net short balance by ticker for one session (KRX screen 33001), published "
+    f"T+{BALANCE_LAG_SESSIONS}.",
     request={"bld": "dbms/MDC/STAT/srt/MDCSTAT30501", "date_param": "trdDd"},
     segment_params={"KOSPI": {"mktTpCd": "1"}, "KOSDAQ": {"mktTpCd": "2"}},
-    publication_lag_sessions=2,  # balances of day T are published on session T+2
+    publication_lag_sessions=BALANCE_LAG_SESSIONS,
 )
 
 SHORT_TRADING = Dataset(
@@ -352,7 +365,7 @@ SUFFIXES = (".json", ".json.gz", ".csv")
 
 
 class PathError(ValueError):
-    """A landing path that does not follow the layout of SPEC section 2."""
+    """A landing path that does not follow the layout of ``docs/contract.md`` (Landing zone)."""
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from pipelines.calendar import sessions_between, shift_sessions
+from pipelines.calendar import Window, sessions_between, shift_sessions
 from pipelines.sources.datasets import (
     DATASETS,
     SUFFIXES,
@@ -30,7 +30,7 @@ def _is_candidate(path: Path) -> bool:
     return not name.startswith(".") and not name.endswith((".tmp", ".part"))
 
 
-def _overlaps(relpath: str, window: tuple[dt.date, dt.date]) -> bool:
+def _overlaps(relpath: str, window: Window) -> bool:
     """Whether a file's period overlaps the half-open ``window``; a name that does not parse
     is kept when its date-like prefix falls in the window, so its error is reported."""
     start, end = window
@@ -50,7 +50,7 @@ def _overlaps(relpath: str, window: tuple[dt.date, dt.date]) -> bool:
 def discover(
     root: Path,
     datasets: Iterable[str] | None = None,
-    window: tuple[dt.date, dt.date] | None = None,
+    window: Window | None = None,
 ) -> list[str]:
     """Landing paths (relative, POSIX) under the folders of ``datasets`` (all by default)."""
     found = []
@@ -67,9 +67,7 @@ def discover(
     return sorted(found)
 
 
-def expected_relpaths(
-    dataset: Dataset, window: tuple[dt.date, dt.date], today: dt.date
-) -> list[str]:
+def expected_relpaths(dataset: Dataset, window: Window, today: dt.date) -> list[str]:
     """The ``.json`` landing paths a complete landing zone holds for ``window`` (half-open):
     one per session (or year) and segment, for periods the source has published by ``today``."""
     start, end = window
@@ -86,9 +84,7 @@ def expected_relpaths(
     return [landing_relpath(dataset, d, seg) for d in days for seg in segments]
 
 
-def missing_files(
-    root: Path, dataset: Dataset, window: tuple[dt.date, dt.date], today: dt.date
-) -> list[str]:
+def missing_files(root: Path, dataset: Dataset, window: Window, today: dt.date) -> list[str]:
     """Expected files of ``window`` present under no accepted suffix (.json, .json.gz, .csv)."""
     if not dataset.required_every_period:
         return []

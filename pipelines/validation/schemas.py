@@ -1,4 +1,5 @@
-"""pandera (polars backend) schemas: the rules of SPEC section 3, one schema per dataset.
+"""pandera (polars backend) schemas: the rules of ``docs/contract.md`` (Validation), one schema
+per dataset.
 
 Every check carries an ``error`` that starts with a rule id (``rule_id: explanation``); the id is
 what lands in ``raw.rejected_rows.check_name`` and in error messages. Frames are validated in
@@ -14,7 +15,7 @@ import pandera.polars as pa
 import polars as pl
 
 from pipelines.calendar import HISTORY_START, calendar_end, sessions_between
-from pipelines.sources.datasets import DATASETS, Dataset, Kind
+from pipelines.sources.datasets import DATASETS, Kind
 
 TICKER_PATTERN = r"^[0-9A-Z]{6}$"
 ISIN_PATTERN = r"^[A-Z]{2}[0-9A-Z]{9}[0-9]$"
@@ -68,7 +69,7 @@ def _sessions() -> list:
     return sessions_between(HISTORY_START.replace(year=2000), calendar_end())
 
 
-def _column_checks(dataset: Dataset, column: str, kind: Kind) -> list[pa.Check]:
+def _column_checks(kind: Kind) -> list[pa.Check]:
     if kind is Kind.TICKER:
         return [
             pa.Check.str_matches(TICKER_PATTERN, error="ticker_format: 6 characters of 0-9 and A-Z")
@@ -173,7 +174,7 @@ def schema_for(name: str) -> pa.DataFrameSchema:
         "_row_number": pa.Column(pl.Int32),
     }
     for f in dataset.fields:
-        checks = _column_checks(dataset, f.column, f.kind)
+        checks = _column_checks(f.kind)
         if f.column in _NON_NEGATIVE[name]:
             checks.append(pa.Check.ge(0, error=f"negative_value: {f.source} must be >= 0"))
         columns[f.column] = pa.Column(_DTYPES[f.kind], checks=checks, nullable=f.nullable)

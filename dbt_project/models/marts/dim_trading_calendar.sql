@@ -13,7 +13,9 @@ sequenced as (
         row_number() over (order by session_date) as session_number,
         lag(session_date) over (order by session_date) as prev_session_date,
         lead(session_date) over (order by session_date) as next_session_date,
-        lead(session_date, 2) over (order by session_date) as balance_published_on
+        lead(
+            session_date, {{ var('balance_publication_lag_sessions') }}
+        ) over (order by session_date) as balance_published_on
     from sessions
 
 ),

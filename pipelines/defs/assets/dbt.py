@@ -9,14 +9,14 @@
   the securities SCD2), rebuilt on every run from small inputs.
 
 All three run ``dbt build`` (so dbt tests become asset checks) in the DuckDB pool, inside the
-op's process (``pipelines.transform.runner``).
+op's process (``defs/dbt/runner.py``) or, with ``KRX_INTERNALS=stock``, as dagster-dbt's
+subprocess (``defs/dbt/stock.py``). The assets are built on first use (``build_dbt_assets``):
+they read the dbt manifest.
 """
 
-import datetime as dt
-import os
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +24,14 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, dbt_assets
 
 from pipelines import settings
-from pipelines.partitions import DUCKDB_POOL, session_backfill, session_partitions, window_dates
-from pipelines.transform.project import dbt_environment, krx_dbt_project
-from pipelines.transform.runner import DbtCore
+from pipelines.calendar import Window
+from pipelines.defs.dbt.project import dbt_environment, krx_dbt_project
+from pipelines.defs.partitions import (
+    DUCKDB_POOL,
+    run_window,
+    session_backfill,
+    session_partitions_def,
+)
 
 INCREMENTAL_SELECTOR = "config.materialized:incremental"
 #: Materializations whose row count is cheap to read after a run (views are not counted).
@@ -39,10 +44,6 @@ class DbtConfig(dg.Config):
     full_refresh: bool = False
 
 
-#: The environment variables holding the half-open run window (``macros/in_window.sql``).
-WINDOW_ENV = ("KRX_DBT_MIN_DATE", "KRX_DBT_MAX_DATE")
-
-
 @dataclass(frozen=True)
 class DbtCommand:
     """One dbt invocation: its arguments and the run window's environment variables."""
@@ -51,9 +52,7 @@ class DbtCommand:
     env: dict[str, str] = field(default_factory=dict)
 
 
-def build_dbt_command(
-    window: tuple[dt.date, dt.date] | None, full_refresh: bool = False
-) -> DbtCommand:
+def build_dbt_command(window: Window | None, full_refresh: bool = False) -> DbtCommand:
     """The dbt command of one op run.
 
     ``window`` is the half-open session window ``[start, end)`` of a partitioned run; it becomes
@@ -69,23 +68,8 @@ def build_dbt_command(
     start, end = window
     if not start < end:
         raise ValueError(f"empty dbt window: {start} .. {end} (expected start < end)")
-    min_date, max_date = WINDOW_ENV
+    min_date, max_date = settings.WINDOW_ENV
     return DbtCommand(["build"], {min_date: start.isoformat(), max_date: end.isoformat()})
-
-
-@contextmanager
-def window_environment(env: Mapping[str, str]) -> Iterator[None]:
-    """``os.environ`` holding exactly ``env``'s window variables (none for an unwindowed run)
-    while dbt runs: its macros read them as they compile each model."""
-    saved = {name: os.environ.pop(name, None) for name in WINDOW_ENV}
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            os.environ.pop(name, None)
-            if value is not None:
-                os.environ[name] = value
 
 
 class KrxDagsterDbtTranslator(DagsterDbtTranslator):
@@ -108,15 +92,6 @@ class KrxDagsterDbtTranslator(DagsterDbtTranslator):
 TRANSLATOR = KrxDagsterDbtTranslator()
 
 
-def dbt_resource() -> DbtCore:
-    """dbt Core, run in the op's process on the project's profile."""
-    dbt_environment()
-    return DbtCore(
-        project_dir=str(krx_dbt_project.project_dir),
-        profiles_dir=str(krx_dbt_project.profiles_dir),
-    )
-
-
 MARKET_MART_ID = "model.krx_short.fct_market_short_balances"
 
 
@@ -125,8 +100,8 @@ def _after_run_metadata(
 ) -> dict[str, dict[str, Any]]:
     """Metadata read with one short-lived connection once dbt has finished (dbt holds the DuckDB
     file while it runs): row counts of the built tables, and the chart of the market mart."""
-    from pipelines.charts import market_chart_metadata
-    from pipelines.resources import connect
+    from pipelines.defs.assets.charts import market_chart_metadata
+    from pipelines.warehouse import connect
 
     nodes = manifest.get("nodes", {})
     relations = {
@@ -170,8 +145,9 @@ def op_target_path(duckdb_path: Path, op_name: str) -> Path:
 PARSE_FOLDER = "parse"
 
 
-def run_dbt(context: dg.AssetExecutionContext, dbt: DbtCore, command: DbtCommand) -> Iterator:
-    """Run one dbt command for the op's selection and yield its Dagster events.
+def run_dbt(context: dg.AssetExecutionContext, dbt: Any, command: DbtCommand) -> Iterator:
+    """Run one dbt command for the op's selection and yield its Dagster events (``dbt`` is the
+    ``dbt`` resource, ``runner.DbtCore`` or ``stock.StockDbt``).
 
     The artifacts go to ``op_target_path``. Events are yielded once dbt has finished, with
     ``dagster/row_count`` for tables; when dbt fails (an error in a model or an error-severity
@@ -181,7 +157,7 @@ def run_dbt(context: dg.AssetExecutionContext, dbt: DbtCore, command: DbtCommand
     window = " ".join(f"{name}={value}" for name, value in command.env.items())
     context.log.info(f"{window} dbt {' '.join(command.args)}".strip())
     warehouse = settings.duckdb_path()
-    with window_environment(command.env):
+    with settings.window_environment(command.env):
         invocation = dbt.invoke(
             command.args,
             context=context,
@@ -210,47 +186,65 @@ def run_dbt(context: dg.AssetExecutionContext, dbt: DbtCore, command: DbtCommand
         raise failure
 
 
-@dbt_assets(
-    manifest=krx_dbt_project.manifest_path,
-    project=krx_dbt_project,
-    select=f"+{INCREMENTAL_SELECTOR}",
-    exclude=INCREMENTAL_SELECTOR,
-    name="krx_dbt_foundation",
-    dagster_dbt_translator=TRANSLATOR,
-    pool=DUCKDB_POOL,
-)
-def krx_dbt_foundation(context: dg.AssetExecutionContext, dbt: DbtCore, config: DbtConfig):
-    """Staging views, calendar, regimes and memberships: what the incremental models read."""
-    yield from run_dbt(context, dbt, build_dbt_command(None, config.full_refresh))
+@cache
+def build_dbt_assets() -> tuple[dg.AssetsDefinition, ...]:
+    """The three dbt ops (foundation, incremental, rollups), from the project's manifest."""
+    project = krx_dbt_project()
+    common = {
+        "manifest": project.manifest_path,
+        "project": project,
+        "dagster_dbt_translator": TRANSLATOR,
+        "pool": DUCKDB_POOL,
+    }
+
+    @dbt_assets(
+        select=f"+{INCREMENTAL_SELECTOR}",
+        exclude=INCREMENTAL_SELECTOR,
+        name="krx_dbt_foundation",
+        **common,
+    )
+    def krx_dbt_foundation(
+        context: dg.AssetExecutionContext, dbt: dg.ResourceParam[Any], config: DbtConfig
+    ):
+        """Staging views, calendar, regimes and memberships: what the incremental models read."""
+        yield from run_dbt(context, dbt, build_dbt_command(None, config.full_refresh))
+
+    @dbt_assets(
+        select=INCREMENTAL_SELECTOR,
+        name="krx_dbt_incremental",
+        partitions_def=session_partitions_def(),
+        backfill_policy=session_backfill,
+        **common,
+    )
+    def krx_dbt_incremental(
+        context: dg.AssetExecutionContext, dbt: dg.ResourceParam[Any], config: DbtConfig
+    ):
+        """Facts and per-ticker-day marts for the run's session window (delete+insert by date)."""
+        yield from run_dbt(
+            context, dbt, build_dbt_command(run_window(context), config.full_refresh)
+        )
+
+    @dbt_assets(
+        exclude=f"+{INCREMENTAL_SELECTOR}",
+        name="krx_dbt_rollups",
+        **common,
+    )
+    def krx_dbt_rollups(
+        context: dg.AssetExecutionContext, dbt: dg.ResourceParam[Any], config: DbtConfig
+    ):
+        """Market totals, post-exclusion residuals, weekly returns and the securities dimension."""
+        yield from run_dbt(context, dbt, build_dbt_command(None, config.full_refresh))
+
+    return krx_dbt_foundation, krx_dbt_incremental, krx_dbt_rollups
 
 
-@dbt_assets(
-    manifest=krx_dbt_project.manifest_path,
-    project=krx_dbt_project,
-    select=INCREMENTAL_SELECTOR,
-    name="krx_dbt_incremental",
-    dagster_dbt_translator=TRANSLATOR,
-    partitions_def=session_partitions,
-    backfill_policy=session_backfill,
-    pool=DUCKDB_POOL,
-)
-def krx_dbt_incremental(context: dg.AssetExecutionContext, dbt: DbtCore, config: DbtConfig):
-    """Facts and per-ticker-day marts for the run's session window (delete+insert by date)."""
-    window = window_dates(context.partition_time_window)
-    yield from run_dbt(context, dbt, build_dbt_command(window, config.full_refresh))
+_OPS = ("krx_dbt_foundation", "krx_dbt_incremental", "krx_dbt_rollups")
 
 
-@dbt_assets(
-    manifest=krx_dbt_project.manifest_path,
-    project=krx_dbt_project,
-    exclude=f"+{INCREMENTAL_SELECTOR}",
-    name="krx_dbt_rollups",
-    dagster_dbt_translator=TRANSLATOR,
-    pool=DUCKDB_POOL,
-)
-def krx_dbt_rollups(context: dg.AssetExecutionContext, dbt: DbtCore, config: DbtConfig):
-    """Market totals, post-exclusion residuals, weekly returns and the securities dimension."""
-    yield from run_dbt(context, dbt, build_dbt_command(None, config.full_refresh))
-
-
-dbt_asset_defs = [krx_dbt_foundation, krx_dbt_incremental, krx_dbt_rollups]
+def __getattr__(name: str):
+    # the ops by name, and ``dbt_asset_defs`` (all three), built on first use
+    if name in _OPS:
+        return build_dbt_assets()[_OPS.index(name)]
+    if name == "dbt_asset_defs":
+        return list(build_dbt_assets())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

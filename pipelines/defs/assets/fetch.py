@@ -5,9 +5,9 @@ import datetime as dt
 import dagster as dg
 from pydantic import Field
 
+from pipelines.defs.resources import LandingZone
 from pipelines.fetch import Politeness
 from pipelines.fetch.runner import fetch
-from pipelines.resources import LandingZone
 
 
 class FetchConfig(dg.Config):

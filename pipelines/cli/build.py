@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-import socket
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import dagster as dg
 
 from pipelines.calendar import sessions_between
-from pipelines.instance import ensure_dagster_home
+from pipelines.instance import ensure_dagster_home, process_tags, release_dead_runs
 
 
 @dataclass
@@ -39,79 +35,24 @@ def partition_range(start: dt.date, end: dt.date) -> dg.PartitionKeyRange:
     return dg.PartitionKeyRange(sessions[0].isoformat(), sessions[-1].isoformat())
 
 
-HOST_TAG, PID_TAG, PROCESS_TAG = "krx/host", "krx/pid", "krx/process"
-
-
-def process_identity(pid: int) -> str | None:
-    """The boot and start time of process ``pid`` (Linux ``/proc``), which a later process
-    given the same PID (after the run's process died, or after a reboot) does not share; None
-    where ``/proc`` does not tell (another system, or the process is gone)."""
-    try:
-        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # field 22, "starttime", counted after the command name, which may hold spaces and ")"
-    return f"{boot}/{stat.rsplit(')', 1)[1].split()[19]}"
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _run_process_alive(tags: Mapping[str, str]) -> bool:
-    """Whether the process that started a command-line run still runs: its PID is alive and,
-    where the run recorded it, is the same process (not a PID reused since)."""
-    pid = int(tags[PID_TAG])
-    if not _process_alive(pid):
-        return False
-    recorded = tags.get(PROCESS_TAG)
-    return recorded is None or process_identity(pid) in (None, recorded)
-
-
-def release_dead_runs(instance: dg.DagsterInstance) -> list[str]:
-    """Fail the command-line runs of this host whose process died (SIGKILL, power loss) and free
-    the DuckDB pool slots they held; without a daemon nothing else would."""
-    host = socket.gethostname()
-    released = []
-    for run_id in instance.event_log_storage.get_concurrency_run_ids():
-        run = instance.get_run_by_id(run_id)
-        if run is None or run.tags.get(HOST_TAG) != host or PID_TAG not in run.tags:
-            continue
-        if run.is_finished or not _run_process_alive(run.tags):
-            if not run.is_finished:
-                instance.report_run_failed(run, "the krx-short process of this run died")
-            instance.event_log_storage.free_concurrency_slots_for_run(run_id)
-            released.append(run_id)
-    return released
-
-
 def run_build(
     start: dt.date, end: dt.date, *, instance: dg.DagsterInstance | None = None
 ) -> BuildOutcome:
     """Materialise every asset for the sessions in [start, end] in one run."""
-    from pipelines.definitions import defs
+    from pipelines.defs.definitions import load_defs
 
     keys = partition_range(start, end)
     if instance is None:
         ensure_dagster_home()
         instance = dg.DagsterInstance.get()
     release_dead_runs(instance)
-    job = defs.resolve_job_def("krx_build")
+    job = load_defs().resolve_job_def("krx_build")
     result = job.execute_in_process(
         instance=instance,
         tags={
             "dagster/asset_partition_range_start": keys.start,
             "dagster/asset_partition_range_end": keys.end,
-            HOST_TAG: socket.gethostname(),
-            PID_TAG: str(os.getpid()),
-            **({PROCESS_TAG: identity} if (identity := process_identity(os.getpid())) else {}),
+            **process_tags(),
         },
         raise_on_error=False,
     )

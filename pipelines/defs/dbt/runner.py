@@ -5,11 +5,13 @@ partial parse) and a run starts three of them. Here the project is parsed once p
 warehouse, and every op is one ``dbtRunner`` invocation on that manifest (dbt's documented
 programmatic invocation, "reusing objects"). dbt's result events become Dagster events through
 dagster-dbt's own conversion, the one its CLI resource applies to the subprocess's JSON log.
+
+The private APIs this takes come from ``pipelines.pinned``; ``KRX_INTERNALS=stock`` runs dbt as
+dagster-dbt's subprocess instead (``stock.py``).
 """
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 import threading
@@ -20,14 +22,16 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster._core.errors import DagsterExecutionInterruptedError
-from dagster._utils.interrupts import raise_interrupts_as
-from dagster_dbt import DagsterDbtTranslator
-from dagster_dbt.asset_utils import get_updated_cli_invocation_params_for_context
-from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
-from dagster_dbt.errors import DagsterDbtCliRuntimeError
+from dagster_dbt import DagsterDbtCliRuntimeError, DagsterDbtTranslator
 
 from pipelines import settings
+from pipelines.pinned import (
+    DagsterExecutionInterruptedError,
+    DbtCoreCliEventMessage,
+    get_updated_cli_invocation_params_for_context,
+    raise_interrupts_as,
+    release_duckdb,
+)
 
 #: dbt's events for a finished node, the ones dagster-dbt turns into Dagster events.
 RESULT_EVENTS = frozenset({"LogSeedResult", "LogModelResult", "LogSnapshotResult", "LogTestResult"})
@@ -89,18 +93,6 @@ class DbtInvocation:
 _MANIFESTS: dict[tuple[str, str, str], Any] = {}
 
 
-def _release_duckdb() -> None:
-    """Close dbt-duckdb's database handle, which it keeps open between invocations: the same
-    process opens the file again (metadata, exports), and DuckDB refuses a second handle with
-    another configuration."""
-    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-
-    with DuckDBConnectionManager._LOCK:
-        if DuckDBConnectionManager._ENV is not None:
-            DuckDBConnectionManager._ENV.close()
-        DuckDBConnectionManager.close_all_connections()
-
-
 class _Interrupts:
     """The interrupts (Ctrl-C, a run terminated in the UI) of one dbt invocation.
 
@@ -156,7 +148,7 @@ def invoke_dbt(args: Sequence[str], *, manifest: Any = None, callbacks: Sequence
     except KeyboardInterrupt:  # raised by ``handle`` just outside ``invoke``
         interrupts.received = True
     finally:
-        _release_duckdb()
+        release_duckdb()
     if interrupts.received:
         raise DagsterExecutionInterruptedError("dbt was interrupted")
     return result
@@ -175,7 +167,7 @@ class DbtCore(dg.ConfigurableResource):
     def manifest(self, project_dir: str, parse_target: Path) -> Any:
         """dbt's manifest of ``project_dir`` for the current warehouse, parsed on first use
         (from the partial parse in ``parse_target`` when there is one)."""
-        key = (project_dir, self.profiles_dir, os.environ.get(settings.DUCKDB_ENV, ""))
+        key = (project_dir, self.profiles_dir, str(settings.duckdb_path()))
         if key not in _MANIFESTS:
             args = ["parse", "--quiet", *self._folders(project_dir)]
             args += ["--target-path", str(parse_target), "--log-path", str(parse_target)]

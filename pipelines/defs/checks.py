@@ -1,15 +1,14 @@
 """Freshness: how many KRX sessions the newest loaded session lags behind what is published."""
 
 import datetime as dt
-from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from pipelines.assets.raw import raw_key
-from pipelines.calendar import last_session_on_or_before, sessions_between, shift_sessions
-from pipelines.partitions import DUCKDB_POOL, TIMEZONE
+from pipelines.calendar import last_session_on_or_before, now_kst, sessions_between, shift_sessions
+from pipelines.defs.assets.raw import raw_key
+from pipelines.defs.partitions import DUCKDB_POOL
+from pipelines.defs.resources import DuckDBWarehouse
 from pipelines.raw.tables import create_raw_schema
-from pipelines.resources import DuckDBWarehouse
 from pipelines.sources.datasets import SHORT_BALANCE, SHORT_TRADING, Dataset
 
 PUBLISHED_BY_HOUR = 19  # KRX posts a session's short-selling data by the evening
@@ -41,7 +40,7 @@ def build_freshness_check(dataset: Dataset) -> dg.AssetChecksDefinition:
         with warehouse.connect() as con:
             create_raw_schema(con)
             newest = con.execute(f"select max(trade_date) from raw.{dataset.table}").fetchone()[0]
-        expected = latest_published(dataset, dt.datetime.now(ZoneInfo(TIMEZONE)))
+        expected = latest_published(dataset, now_kst())
         behind = sessions_behind(newest, expected)
         return dg.AssetCheckResult(
             passed=behind is not None and behind <= ALLOWED_LAG_SESSIONS,

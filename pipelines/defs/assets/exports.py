@@ -1,4 +1,4 @@
-"""The export asset: Parquet copies of the marts for the run's window (SPEC section 6)."""
+"""The export asset: Parquet copies of the marts for the run's window (``pipelines.exports``)."""
 
 from collections.abc import Sequence
 
@@ -6,10 +6,14 @@ import dagster as dg
 from dagster import AssetExecutionContext
 
 from pipelines import settings
-from pipelines.assets.raw import run_window
+from pipelines.defs.partitions import (
+    DUCKDB_POOL,
+    run_window,
+    session_backfill,
+    session_partitions_def,
+)
+from pipelines.defs.resources import DuckDBWarehouse
 from pipelines.exports import export_marts
-from pipelines.partitions import DUCKDB_POOL, session_backfill, session_partitions
-from pipelines.resources import DuckDBWarehouse
 
 EXPORT_KEY = dg.AssetKey(["exports", "parquet"])
 
@@ -23,7 +27,7 @@ def build_export_asset(deps: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
         group_name="exports",
         description="Parquet (zstd) under KRX_EXPORT_DIR: facts by year=/month=, dimensions and "
         "marts as single files, manifest.json. A window rewrites only its months.",
-        partitions_def=session_partitions,
+        partitions_def=session_partitions_def(),
         backfill_policy=session_backfill,
         pool=DUCKDB_POOL,
         kinds={"parquet"},

@@ -5,9 +5,8 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from pipelines.calendar import is_session, shift_sessions
-from pipelines.jobs import build_job
-from pipelines.partitions import TIMEZONE
+from pipelines.calendar import TIMEZONE, is_session, shift_sessions
+from pipelines.defs.jobs import BUILD_JOB
 from pipelines.sources.datasets import SHORT_BALANCE
 
 #: 19:00 in Seoul: KRX publishes the day's short-selling screens in the late afternoon.
@@ -24,7 +23,7 @@ def evening_range(day: dt.date) -> dg.PartitionKeyRange | None:
 
 
 @dg.schedule(
-    job=build_job,
+    job_name=BUILD_JOB,
     cron_schedule=EVENING_CRON,
     execution_timezone=TIMEZONE,
     description="Each session evening: trading and index for T, balances for T-2, one run.",

@@ -1,4 +1,4 @@
-"""The warehouse resource: one DuckDB file, connections that always close."""
+"""The DuckDB warehouse file: connections that wait for another writer's lock and always close."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import dagster as dg
 import duckdb
 
 #: No extension may be downloaded at run time; json, parquet and icu are built in.
@@ -38,25 +37,3 @@ def connect(
         yield con
     finally:
         con.close()
-
-
-class DuckDBWarehouse(dg.ConfigurableResource):
-    """The DuckDB file shared by the raw loaders, dbt and the exports."""
-
-    path: str
-    lock_timeout_s: float = 60.0
-
-    @contextmanager
-    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        with connect(self.path, read_only=read_only, lock_timeout_s=self.lock_timeout_s) as con:
-            yield con
-
-
-class LandingZone(dg.ConfigurableResource):
-    """The folder raw files land in."""
-
-    root: str
-
-    @property
-    def path(self) -> Path:
-        return Path(self.root)

@@ -5,17 +5,22 @@ checks: ``validation`` (pandera: rejected files and rows, with a sample) and ``c
 (files the window should have but the landing zone lacks).
 """
 
-import datetime as dt
-from zoneinfo import ZoneInfo
+from functools import cache
 
 import dagster as dg
 from dagster import AssetExecutionContext
 
-from pipelines.metadata import markdown_table
-from pipelines.partitions import DUCKDB_POOL, TIMEZONE, session_backfill, session_partitions
-from pipelines.raw.load import LoadReport, Window, load_landing
+from pipelines.calendar import today_kst
+from pipelines.defs.assets.metadata import markdown_table
+from pipelines.defs.partitions import (
+    DUCKDB_POOL,
+    run_window,
+    session_backfill,
+    session_partitions_def,
+)
+from pipelines.defs.resources import DuckDBWarehouse, LandingZone
+from pipelines.raw.load import LoadReport, load_landing
 from pipelines.raw.tables import create_raw_schema, write_sessions
-from pipelines.resources import DuckDBWarehouse, LandingZone
 from pipelines.sources.datasets import DATASETS, Dataset, Period
 from pipelines.sources.landing import missing_files
 
@@ -25,18 +30,6 @@ SAMPLE_SIZE = 10
 
 def raw_key(dataset: Dataset) -> dg.AssetKey:
     return dg.AssetKey([RAW_PREFIX, dataset.table])
-
-
-def today_in_seoul() -> dt.date:
-    return dt.datetime.now(ZoneInfo(TIMEZONE)).date()
-
-
-def run_window(context: dg.AssetExecutionContext) -> Window | None:
-    """The half-open session window of a partitioned run (None when unpartitioned)."""
-    if not context.has_partition_key_range and not context.has_partition_key:
-        return None
-    window = context.partition_time_window
-    return window.start.date(), window.end.date()
 
 
 def validation_result(dataset: Dataset, report: LoadReport) -> dg.AssetCheckResult:
@@ -104,7 +97,7 @@ def build_raw_asset(dataset: Dataset) -> dg.AssetsDefinition:
         dg.AssetCheckSpec(
             "validation",
             asset=raw_key(dataset),
-            description="pandera rules of SPEC section 3 on every file",
+            description="the pandera rules of the dataset (docs/contract.md) on every file",
         )
     ]
     if dataset.required_every_period:
@@ -120,7 +113,7 @@ def build_raw_asset(dataset: Dataset) -> dg.AssetsDefinition:
         key=raw_key(dataset),
         group_name="raw",
         description=dataset.description,
-        partitions_def=session_partitions if partitioned else None,
+        partitions_def=session_partitions_def() if partitioned else None,
         backfill_policy=session_backfill if partitioned else None,
         pool=DUCKDB_POOL,
         check_specs=checks,
@@ -147,7 +140,7 @@ def build_raw_asset(dataset: Dataset) -> dg.AssetsDefinition:
         )
         yield validation_result(dataset, report)
         if dataset.required_every_period:
-            missing = missing_files(landing.path, dataset, window, today_in_seoul())
+            missing = missing_files(landing.path, dataset, window, today_kst())
             for relpath in missing:
                 context.log.warning(f"missing landing file: {relpath}")
             yield completeness_result(dataset, missing)
@@ -169,4 +162,14 @@ def raw_xkrx_sessions(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
     return dg.MaterializeResult(metadata={"dagster/row_count": rows})
 
 
-raw_assets = [build_raw_asset(d) for d in DATASETS.values()] + [raw_xkrx_sessions]
+@cache
+def build_raw_assets() -> list[dg.AssetsDefinition]:
+    """One raw asset per dataset, and the session list."""
+    return [build_raw_asset(d) for d in DATASETS.values()] + [raw_xkrx_sessions]
+
+
+def __getattr__(name: str):
+    # ``raw_assets``, built on first use (the partitions read the XKRX calendar)
+    if name == "raw_assets":
+        return build_raw_assets()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

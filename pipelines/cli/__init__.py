@@ -1,0 +1,109 @@
+"""``krx-short``: the command line over the same Dagster definitions the UI runs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from pipelines import settings
+from pipelines.cli.args import parse_args
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from pipelines.cli.build import run_build
+
+    outcome = run_build(args.start, args.end)
+    for line in outcome.warnings:
+        print(f"gap: {line}")
+    for line in outcome.failed_checks:
+        print(f"FAILED check {line}", file=sys.stderr)
+    for line in outcome.failed_steps:
+        print(f"FAILED asset {line}", file=sys.stderr)
+    code = outcome.exit_code(strict=args.strict)
+    print(
+        f"build {args.start}..{args.end}: {'ok' if code == 0 else 'failed'} (run {outcome.run_id})"
+    )
+    return code
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from pipelines.sample.generator import generate
+
+    root = settings.landing_dir()
+    truth = generate(root, args.start, args.end, seed=args.seed, scale=args.scale)
+    print(
+        f"sample landing zone ({args.scale}, seed {args.seed}): {len(truth.sessions)} sessions "
+        f"written to {root}"
+    )
+    return 0
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    from pipelines.fetch.runner import fetch
+
+    report = fetch(args.start, args.end, args.datasets, refresh=args.refresh)
+    print(report.summary())
+    return 0 if report.ok else 1
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from pipelines.calendar import Window
+    from pipelines.exports import export_marts
+    from pipelines.warehouse import connect
+
+    window = Window.inclusive(args.start, args.end) if args.start and args.end else None
+    with connect(settings.duckdb_path(), read_only=True) as con:
+        exports = export_marts(con, settings.export_dir(), window)
+    for name, table in exports.items():
+        print(f"{name:<28} {table.rows:>12,} rows  {table.path}")
+    print(f"manifest: {settings.export_dir() / 'manifest.json'}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from pipelines.calendar import last_session_on_or_before, today_kst
+    from pipelines.cli.build import run_build
+    from pipelines.cli.summary import summary
+    from pipelines.sample.generator import README_NAME, generate
+    from pipelines.sources.landing import discover
+    from pipelines.warehouse import connect
+
+    root = settings.landing_dir()
+    if discover(root) and not (root / README_NAME).exists():
+        print(
+            f"{root} holds landing files that are not the sample; set KRX_LANDING_DIR to "
+            "another folder for the demo",
+            file=sys.stderr,
+        )
+        return 2
+    end = args.end or last_session_on_or_before(today_kst())
+    truth = generate(root, args.start, end, seed=args.seed, scale=args.scale)
+    print(f"sample: {len(truth.sessions)} sessions ({args.start} .. {end}) in {root}")
+    outcome = run_build(args.start, end)
+    for line in outcome.failed_checks + outcome.failed_steps:
+        print(f"FAILED {line}", file=sys.stderr)
+    if outcome.exit_code() != 0:
+        return 1
+    with connect(settings.duckdb_path(), read_only=True) as con:
+        print(summary(con, settings.export_dir()))
+    return 0
+
+
+COMMANDS = {
+    "build": cmd_build,
+    "sample": cmd_sample,
+    "fetch": cmd_fetch,
+    "export": cmd_export,
+    "demo": cmd_demo,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        settings.internals()
+    except ValueError as exc:  # a mistake in the environment: one line, no traceback
+        print(f"krx-short: error: {exc}", file=sys.stderr)
+        return 2
+    settings.export_paths()
+    return COMMANDS[args.command](args)

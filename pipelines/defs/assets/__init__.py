@@ -1,0 +1,1 @@
+"""The assets, one module per layer: raw files, dbt models, Parquet exports, and the fetch job."""

@@ -1,0 +1,1 @@
+"""Sensors: landing files start runs (``landing``); failed runs and checks are logged."""

@@ -1,1 +1,0 @@
-"""dbt inside the warehouse: the dbt project as Dagster assets (staging, intermediate, marts)."""
