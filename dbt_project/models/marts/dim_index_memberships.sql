@@ -36,6 +36,15 @@ rebalance_sessions as (
 
 ),
 
+snapshot_dates as (
+
+    select distinct
+        index_code,
+        snapshot_date
+    from constituents
+
+),
+
 snapshots as (
 
     select
@@ -44,7 +53,7 @@ snapshots as (
         row_number() over by_snapshot as snapshot_number,
         lag(snapshot_date) over by_snapshot as previous_snapshot_date,
         lead(snapshot_date) over by_snapshot as next_snapshot_date
-    from (select distinct index_code, snapshot_date from constituents) as snapshot_dates
+    from snapshot_dates
     window by_snapshot as (partition by index_code order by snapshot_date)
 
 ),
@@ -157,7 +166,7 @@ entry_rebalances as (
     inner join rebalance_sessions
         on
             windows.entry_changed_after < rebalance_sessions.session_date
-            and rebalance_sessions.session_date <= windows.entry_changed_by
+            and windows.entry_changed_by >= rebalance_sessions.session_date
     group by windows.index_code, windows.ticker, windows.entry_changed_by
 
 ),
@@ -173,7 +182,7 @@ exit_rebalances as (
     inner join rebalance_sessions
         on
             windows.last_seen_on < rebalance_sessions.session_date
-            and rebalance_sessions.session_date <= windows.exit_changed_by
+            and windows.exit_changed_by >= rebalance_sessions.session_date
     group by windows.index_code, windows.ticker, windows.last_seen_on
 
 ),

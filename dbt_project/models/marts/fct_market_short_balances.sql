@@ -34,6 +34,12 @@ calendar as (
 
 ),
 
+calendar_start as (
+
+    select min(session_date) as first_session from calendar
+
+),
+
 -- Each regime's first KRX session; null for a regime that began before the calendar does.
 regimes as (
 
@@ -41,14 +47,15 @@ regimes as (
         dim_short_sale_regimes.*,
         min(calendar.session_date) as regime_start_session
     from {{ ref('dim_short_sale_regimes') }} as dim_short_sale_regimes
+    cross join calendar_start
     left join calendar
         on
             dim_short_sale_regimes.starts_on <= calendar.session_date
             and (
                 dim_short_sale_regimes.ends_on is null
-                or calendar.session_date <= dim_short_sale_regimes.ends_on
+                or dim_short_sale_regimes.ends_on >= calendar.session_date
             )
-            and dim_short_sale_regimes.starts_on > (select min(session_date) from calendar)
+            and dim_short_sale_regimes.starts_on > calendar_start.first_session
     group by all
 
 ),
@@ -82,7 +89,7 @@ joined as (
         market_indices.change_pct as index_change_pct,
         totals.usdkrw,
         totals.usdkrw_rate_date,
-        session.session_number - rate_sessions.rate_session_number as usdkrw_age_sessions,
+        session_day.session_number - rate_sessions.rate_session_number as usdkrw_age_sessions,
         regimes.regime_id,
         regimes.scope as regime_scope,
         regimes.regime_start_session
@@ -91,8 +98,8 @@ joined as (
         on
             totals.trade_date = market_indices.trade_date
             and totals.market = market_indices.index_code
-    left join calendar as session
-        on totals.trade_date = session.session_date
+    left join calendar as session_day
+        on totals.trade_date = session_day.session_date
     left join rate_sessions
         on totals.usdkrw_rate_date = rate_sessions.usdkrw_rate_date
     left join regimes

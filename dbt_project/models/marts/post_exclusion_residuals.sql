@@ -76,8 +76,8 @@ shorts_allowed as (
     from excluded
     left join regimes
         on
-            regimes.scope = 'all_listed'
-            and regimes.starts_on > excluded.excluded_on
+            excluded.excluded_on < regimes.starts_on
+            and regimes.scope = 'all_listed'
     group by
         excluded.index_code,
         excluded.ticker,
