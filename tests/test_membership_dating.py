@@ -78,7 +78,9 @@ def _write_landing(root: Path, snapshots: dict[dt.date, list[dict]]) -> None:
         (folder / f"{day.isoformat()}.json").write_text(text, encoding="utf-8")
 
 
-def expected_intervals(snapshots: dict[dt.date, set[str]], rebalances: list[dt.date]) -> list:
+def expected_intervals(
+    snapshots: dict[dt.date, set[str]], rebalances: list[dt.date], index_code: str = "KOSPI200"
+) -> list:
     """The rule, from the files: bridge a ticker missing from one snapshot between two that
     list it; date each other change at the first rebalance session in its window, else at
     the snapshot that shows it."""
@@ -112,7 +114,7 @@ def expected_intervals(snapshots: dict[dt.date, set[str]], rebalances: list[dt.d
                 (None, None) if last == len(days) - 1 else dated(days[last], days[last + 1])
             )
             gaps = sum(bridged[first : last + 1])
-            out.append(("KOSPI200", ticker, valid_from, valid_to, entry_kind, exit_kind, gaps))
+            out.append((index_code, ticker, valid_from, valid_to, entry_kind, exit_kind, gaps))
             k += 1
     return sorted(out, key=lambda r: (r[1], r[2]))
 
