@@ -4,23 +4,26 @@ The KOSPI 200 snapshots are the 200 largest rows of the real KOSPI-all constitue
 (``formats/MDCSTAT00601_KOSPI_all_2021-01-29.json``, KRX's own format) re-dated and edited:
 the 2022-06-10 rebalance snapshot is missing, one ticker is missing from one snapshot only, one
 leaves for two snapshots and comes back, an ad-hoc swap falls between two monthly snapshots, a
-ticker leaves in January and another enters in February. The expected intervals are rebuilt here
-from the files.
+ticker leaves in January and another enters in February. The real KOSPI short-trading file of
+2021-01-25 stands in for every session around the missing rebalance, so eligibility under the
+constituents-only regime is checked too. The expected values are rebuilt here from the files.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
 from pipelines.calendar import sessions_between
-from tests.helpers import REAL_ROOT
+from tests.helpers import REAL_ROOT, records
 from tests.test_dbt_models import REFERENCE_REBALANCE_DAYS, DbtCommand, load_raw, rows, run_dbt
 
 SOURCE = REAL_ROOT / "formats" / "MDCSTAT00601_KOSPI_all_2021-01-29.json"
+TRADING = REAL_ROOT / "landing" / "krx" / "short_trading" / "KOSPI" / "2021-01-25.json"
 D1, D2, D3, D4, D5, D6 = (
     dt.date(2022, 6, 2),
     dt.date(2022, 7, 1),
@@ -30,6 +33,7 @@ D1, D2, D3, D4, D5, D6 = (
     dt.date(2023, 2, 1),
 )
 MISSING_REBALANCE = dt.date(2022, 6, 10)  # a rebalance-effective session without a snapshot
+TRADING_DAYS = sessions_between(dt.date(2022, 6, 8), dt.date(2022, 7, 5))
 
 
 def _real_rows() -> list[dict]:
@@ -76,6 +80,10 @@ def _write_landing(root: Path, snapshots: dict[dt.date, list[dict]]) -> None:
         stamp = day.strftime("%Y.%m.%d") + " PM 06:00:00"
         text = json.dumps({"output": body, "CURRENT_DATETIME": stamp}, ensure_ascii=False)
         (folder / f"{day.isoformat()}.json").write_text(text, encoding="utf-8")
+    trading = root / "krx" / "short_trading" / "KOSPI"
+    trading.mkdir(parents=True)
+    for day in TRADING_DAYS:
+        shutil.copy(TRADING, trading / f"{day.isoformat()}.json")
 
 
 def expected_intervals(
@@ -126,7 +134,11 @@ def gappy(tmp_path_factory):
     _write_landing(base / "landing", snapshots)
     db, target = base / "gappy.duckdb", base / "target"
     load_raw(db, base / "landing")
-    build = run_dbt(db, target, DbtCommand(["build", "--select", "+dim_index_snapshots"]))
+    build = run_dbt(
+        db,
+        target,
+        DbtCommand(["build", "--select", "+dim_index_snapshots", "+short_eligibility_daily"]),
+    )
     assert build.returncode == 0, build.output[-5000:]
     members = {day: {r["ISU_SRT_CD"] for r in body} for day, body in snapshots.items()}
     return db, build, members, roles
@@ -208,6 +220,31 @@ def test_every_session_s_members_follow_the_rule(gappy):
         assert got == expected, day
     # between the missing rebalance and the next snapshot the new members are members
     assert len([r for r in intervals if r[2] <= dt.date(2022, 6, 20) and r[4] != "initial"]) == 2
+
+
+def test_eligibility_follows_the_rebalance_not_the_next_snapshot(gappy):
+    """Under the constituents-only regime the tickers swapped at the missing 2022-06-10
+    rebalance change eligibility that day, not at the 2022-07-01 snapshot."""
+    db, _, members, roles = gappy
+    intervals = expected_intervals(members, REFERENCE_REBALANCE_DAYS)
+    tickers = {r["ISU_CD"] for r in records(TRADING)}
+    got = {
+        (day, ticker): (eligible, member)
+        for day, ticker, eligible, member in rows(
+            db,
+            "select trade_date, ticker, is_eligible, is_index_member "
+            "from marts.short_eligibility_daily",
+        )
+    }
+    assert len(got) == len(TRADING_DAYS) * len(tickers)
+    for day in TRADING_DAYS:
+        inside = {r[1] for r in intervals if r[2] <= day and (r[3] is None or day < r[3])}
+        for ticker in tickers:
+            member = ticker in inside
+            assert got[(day, ticker)] == (member, member), (day, ticker)
+    entered = [d for d in TRADING_DAYS if got[(d, roles["in_at_rebalance"])][0]]
+    assert entered == [d for d in TRADING_DAYS if d >= MISSING_REBALANCE]
+    assert len([d for d in entered if d < D2]) == 15  # 2022-06-10..30, wrong under the old dating
 
 
 def test_snapshot_quality_flags_the_gaps(gappy):
