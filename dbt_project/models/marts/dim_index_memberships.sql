@@ -126,7 +126,7 @@ intervals as (
         ticker,
         min(snapshot_number) as first_snapshot_number,
         max(snapshot_number) as last_snapshot_number,
-        count_if(is_gap) as bridged_gap_snapshots
+        cast(count_if(is_gap) as integer) as bridged_gap_snapshots
     from islands
     group by index_code, ticker, island
 
