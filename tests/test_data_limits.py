@@ -198,3 +198,13 @@ def test_a_stale_usdkrw_rate_is_dated_and_flagged(sample, tmp_path):  # noqa: F8
     assert stale >= 2  # 2022-03-14 and 15 carry the rate of 2022-03-04
     status = {r["unique_id"].split(".")[2]: r["status"] for r in run.results}
     assert status["usdkrw_rate_at_most_three_sessions_old"] == "warn"
+
+
+def test_the_weekly_returns_unit_test_runs_and_passes(sample):  # noqa: F811
+    wh, _ = sample
+    units = {
+        r["unique_id"]: r["status"]
+        for r in wh.build.results
+        if r["unique_id"].startswith("unit_test.krx_short.index_weekly_returns.")
+    }
+    assert list(units.values()) == ["pass"]
