@@ -1,8 +1,9 @@
 -- The quality of each index's constituent snapshots: one row per snapshot, plus one per
 -- rebalance-effective session without a snapshot between the index's first snapshot and its
 -- latest session with a level (or its latest snapshot). member_count is compared with the size
--- the index holds in most of its snapshots; tickers_bridged counts the tickers this snapshot
--- lacks although dim_index_memberships keeps them (listed in the snapshots on both sides).
+-- the index holds in most of its snapshots (on a tie, the larger); tickers_bridged counts the
+-- tickers this snapshot lacks although dim_index_memberships keeps them (listed in the
+-- snapshots on both sides).
 with
 
 constituents as (
@@ -51,6 +52,21 @@ snapshot_counts as (
 
 ),
 
+-- The size most snapshots of the index hold (on a tie, the larger).
+usual_sizes as (
+
+    select
+        index_code,
+        member_count as usual_member_count
+    from snapshot_counts
+    group by index_code, member_count
+    qualify
+        row_number() over (
+            partition by index_code order by count(*) desc, member_count desc
+        ) = 1
+
+),
+
 coverage as (
 
     select
@@ -59,8 +75,10 @@ coverage as (
         greatest(
             max(snapshot_counts.snapshot_date), any_value(level_ends.last_level_date)
         ) as covered_to,
-        mode(snapshot_counts.member_count) as usual_member_count
+        any_value(usual_sizes.usual_member_count) as usual_member_count
     from snapshot_counts
+    inner join usual_sizes
+        on snapshot_counts.index_code = usual_sizes.index_code
     left join level_ends
         on snapshot_counts.index_code = level_ends.index_code
     group by snapshot_counts.index_code
