@@ -73,13 +73,17 @@ def _snapshots() -> tuple[dict[dt.date, list[dict]], dict[str, str]]:
     return {day: [tick[t] for t in tickers] for day, tickers in members.items()}, roles
 
 
-def _write_landing(root: Path, snapshots: dict[dt.date, list[dict]]) -> None:
-    folder = root / "krx" / "index_constituents" / "KOSPI200"
+def _write_snapshots(root: Path, index_code: str, snapshots: dict[dt.date, list[dict]]) -> None:
+    folder = root / "krx" / "index_constituents" / index_code
     folder.mkdir(parents=True)
     for day, body in snapshots.items():
         stamp = day.strftime("%Y.%m.%d") + " PM 06:00:00"
         text = json.dumps({"output": body, "CURRENT_DATETIME": stamp}, ensure_ascii=False)
         (folder / f"{day.isoformat()}.json").write_text(text, encoding="utf-8")
+
+
+def _write_landing(root: Path, snapshots: dict[dt.date, list[dict]]) -> None:
+    _write_snapshots(root, "KOSPI200", snapshots)
     trading = root / "krx" / "short_trading" / "KOSPI"
     trading.mkdir(parents=True)
     for day in TRADING_DAYS:
@@ -281,3 +285,27 @@ def test_the_membership_unit_tests_run_and_pass(gappy):
         if r["unique_id"].startswith("unit_test.krx_short.dim_index_memberships.")
     }
     assert len(units) == 3 and set(units.values()) == {"pass"}
+
+
+def test_a_snapshot_above_the_index_s_size_fails_the_build(tmp_path):
+    """One more member than the index holds contradicts its definition: an error, not a
+    warning (150 real rows as KOSDAQ 150 snapshots, the middle one with a 151st)."""
+    real = _real_rows()
+    body = real[300:450]
+    _write_snapshots(
+        tmp_path / "landing", "KOSDAQ150", {D1: body, D2: [*body, real[450]], D3: body}
+    )
+    db = tmp_path / "oversized.duckdb"
+    load_raw(db, tmp_path / "landing")
+    build = run_dbt(
+        db, tmp_path / "target", DbtCommand(["build", "--select", "+dim_index_snapshots"])
+    )
+    assert build.returncode == 1
+    assert [f.split(".")[2] for f in build.failures()] == [
+        "index_snapshot_not_above_the_index_size"
+    ]
+    assert rows(
+        db,
+        "select session_date, member_count, usual_member_count from marts.dim_index_snapshots "
+        "where member_count <> usual_member_count",
+    ) == [(D2, 151, 150)]
