@@ -200,11 +200,11 @@ def test_a_stale_usdkrw_rate_is_dated_and_flagged(sample, tmp_path):  # noqa: F8
     assert status["usdkrw_rate_at_most_three_sessions_old"] == "warn"
 
 
-def test_the_weekly_returns_unit_test_runs_and_passes(sample):  # noqa: F811
+def test_the_weekly_and_squeeze_unit_tests_run_and_pass(sample):  # noqa: F811
     wh, _ = sample
     units = {
-        r["unique_id"]: r["status"]
+        r["unique_id"].split(".")[2]: r["status"]
         for r in wh.build.results
-        if r["unique_id"].startswith("unit_test.krx_short.index_weekly_returns.")
+        if r["unique_id"].startswith("unit_test.")
     }
-    assert list(units.values()) == ["pass"]
+    assert units["index_weekly_returns"] == units["short_squeeze_watch"] == "pass"
