@@ -144,3 +144,56 @@ def query(db: Path, sql: str, params: list | None = None) -> pd.DataFrame:
 def rows(db: Path, sql: str, params: list | None = None) -> list[tuple]:
     with duckdb.connect(str(db), read_only=True) as con:
         return con.execute(sql, params or []).fetchall()
+
+
+#: KRX's regular rebalance-effective sessions (the session after the June / December expiry).
+REFERENCE_REBALANCE_DAYS = [
+    dt.date(*d)
+    for d in [
+        (2019, 6, 14), (2019, 12, 13), (2020, 6, 12), (2020, 12, 11), (2021, 6, 11),
+        (2021, 12, 10), (2022, 6, 10), (2022, 12, 9), (2023, 6, 9), (2023, 12, 15),
+        (2024, 6, 14), (2024, 12, 13), (2025, 6, 13), (2025, 12, 12), (2026, 6, 12),
+        (2026, 12, 11),
+    ]
+]  # fmt: skip
+
+
+def expected_intervals(
+    snapshots: dict[dt.date, set[str]], rebalances: list[dt.date], index_code: str = "KOSPI200"
+) -> list:
+    """The rule, from the files: bridge a ticker missing from one snapshot between two that
+    list it; date each other change at the first rebalance session in its window, else at
+    the snapshot that shows it."""
+    days = sorted(snapshots)
+    out = []
+
+    def dated(after, by):
+        inside = [r for r in rebalances if after < r <= by]
+        return (inside[0], "regular_rebalance") if inside else (by, "ad_hoc")
+
+    for ticker in sorted(set().union(*snapshots.values())):
+        listed = [ticker in snapshots[d] for d in days]
+        bridged = [
+            0 < k < len(days) - 1 and not listed[k] and listed[k - 1] and listed[k + 1]
+            for k in range(len(days))
+        ]
+        present = [a or b for a, b in zip(listed, bridged, strict=True)]
+        k = 0
+        while k < len(days):
+            if not present[k]:
+                k += 1
+                continue
+            first = k
+            while k + 1 < len(days) and present[k + 1]:
+                k += 1
+            last = k
+            valid_from, entry_kind = (
+                (days[0], "initial") if first == 0 else dated(days[first - 1], days[first])
+            )
+            valid_to, exit_kind = (
+                (None, None) if last == len(days) - 1 else dated(days[last], days[last + 1])
+            )
+            gaps = sum(bridged[first : last + 1])
+            out.append((index_code, ticker, valid_from, valid_to, entry_kind, exit_kind, gaps))
+            k += 1
+    return sorted(out, key=lambda r: (r[1], r[2]))

@@ -55,17 +55,19 @@ def test_sample_residual_decay_after_leaving_kosdaq150(sample):
     sessions = sessions_between(HISTORY_START, SAMPLE_END)
     position = {d: i for i, d in enumerate(sessions)}
 
-    def independent(ticker, excluded_on, re_entered_on):
+    def independent(ticker, excluded_on, decay_ends_on):
         series = by_ticker.get(ticker, [])
         before = [q for d, q in series if d < excluded_on]
         after = [
             (d, q)
             for d, q in series
-            if d >= excluded_on and (re_entered_on is None or d < re_entered_on)
+            if d >= excluded_on and (decay_ends_on is None or d < decay_ends_on)
         ]
         if not before:
             return None, None, None
         at = before[-1]
+        if not at:  # nothing to decay
+            return at, None, None
         half = next((d for d, q in after if q <= at / 2), None)
         zero = next((d for d, q in after if q == 0), None)
 
@@ -76,8 +78,8 @@ def test_sample_residual_decay_after_leaving_kosdaq150(sample):
 
     for r in residuals.itertuples(index=False):
         excluded_on = r.excluded_on.date()
-        re_entered = None if pd.isna(r.re_entered_on) else r.re_entered_on.date()
-        at, to_half, to_zero = independent(r.ticker, excluded_on, re_entered)
+        ends = None if pd.isna(r.decay_ends_on) else r.decay_ends_on.date()
+        at, to_half, to_zero = independent(r.ticker, excluded_on, ends)
         assert r.balance_at_exclusion_qty == at
         assert (None if pd.isna(r.sessions_to_half) else r.sessions_to_half) == to_half
         assert (None if pd.isna(r.sessions_to_zero) else r.sessions_to_zero) == to_zero
@@ -89,7 +91,11 @@ def test_sample_residual_decay_after_leaving_kosdaq150(sample):
     for index_code, ticker, excluded_on, balance, zero_on in truth.residuals:
         r = got[(index_code, ticker, excluded_on)]
         assert r.balance_at_exclusion_qty == balance
-        assert (None if pd.isna(r.reached_zero_on) else r.reached_zero_on.date()) == zero_on
+        ends = None if pd.isna(r.decay_ends_on) else r.decay_ends_on.date()
+        in_window = zero_on is not None and balance > 0 and (ends is None or zero_on < ends)
+        assert (None if pd.isna(r.reached_zero_on) else r.reached_zero_on.date()) == (
+            zero_on if in_window else None
+        )
 
     # a designated KOSDAQ 150 leaver with a large balance decays to half within the sample
     leavers = residuals[

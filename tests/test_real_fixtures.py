@@ -14,17 +14,7 @@ from pipelines.calendar import (
     sessions_between,
     shift_sessions,
 )
-from tests.helpers import REAL_LANDING, krx_int, query, records, rows
-
-REFERENCE_REBALANCE_DAYS = [
-    dt.date(*d)
-    for d in [
-        (2019, 6, 14), (2019, 12, 13), (2020, 6, 12), (2020, 12, 11), (2021, 6, 11),
-        (2021, 12, 10), (2022, 6, 10), (2022, 12, 9), (2023, 6, 9), (2023, 12, 15),
-        (2024, 6, 14), (2024, 12, 13), (2025, 6, 13), (2025, 12, 12), (2026, 6, 12),
-        (2026, 12, 11),
-    ]
-]  # fmt: skip
+from tests.helpers import REAL_LANDING, REFERENCE_REBALANCE_DAYS, krx_int, query, records, rows
 
 
 def test_real_build_fails_only_on_the_missing_usdkrw(real):

@@ -32,7 +32,8 @@ balance_totals as (
         count(*) as tickers_reported,
         cast(count_if(balance_qty > 0) as bigint) as tickers_with_balance,
         -- one rate per session, so the USD total is exact (no float sum in arbitrary order)
-        max(usdkrw) as usdkrw
+        max(usdkrw) as usdkrw,
+        max(usdkrw_rate_date) as usdkrw_rate_date
     from balances
     group by trade_date, market
 
@@ -68,6 +69,7 @@ final as (
         balance_totals.tickers_reported,
         balance_totals.tickers_with_balance,
         balance_totals.usdkrw,
+        balance_totals.usdkrw_rate_date,
         trade_totals.short_volume,
         trade_totals.total_volume,
         trade_totals.short_value_krw,

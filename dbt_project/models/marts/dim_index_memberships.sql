@@ -1,7 +1,10 @@
--- Index membership as intervals built from constituent snapshots (gaps and islands over the
--- ordered snapshot dates of each index). Membership changes only where a snapshot shows it:
--- valid_from is the first snapshot listing the ticker, valid_to the first later snapshot of the
--- same index that no longer lists it (exclusive; null while the latest snapshot still lists it).
+-- Index membership as intervals built from constituent snapshots, dated by the rebalance rule.
+-- A ticker absent from one snapshot but listed in the snapshots on both sides is a data gap and
+-- keeps its membership (bridged_gap_snapshots counts them). Each remaining change is known to
+-- lie between two consecutive snapshots of the index, (changed_after, changed_by]: it is dated
+-- at the first rebalance-effective session inside that window (regular_rebalance), else at the
+-- snapshot that first shows it (ad_hoc). valid_to is exclusive; null while the latest snapshot
+-- still lists the ticker.
 with
 
 constituents as (
@@ -25,12 +28,11 @@ names as (
 
 ),
 
-calendar as (
+rebalance_sessions as (
 
-    select
-        session_date,
-        is_index_rebalance_effective
+    select session_date
     from {{ ref('dim_trading_calendar') }}
+    where is_index_rebalance_effective
 
 ),
 
@@ -49,23 +51,19 @@ snapshots as (
         index_code,
         snapshot_date,
         row_number() over by_snapshot as snapshot_number,
-        lead(snapshot_date) over by_snapshot as next_snapshot_date,
-        min(snapshot_date) over (partition by index_code) as first_snapshot_date
+        lag(snapshot_date) over by_snapshot as previous_snapshot_date,
+        lead(snapshot_date) over by_snapshot as next_snapshot_date
     from snapshot_dates
     window by_snapshot as (partition by index_code order by snapshot_date)
 
 ),
 
-islands as (
+listed as (
 
     select
         constituents.index_code,
         constituents.ticker,
-        constituents.snapshot_date,
-        snapshots.snapshot_number - row_number() over (
-            partition by constituents.index_code, constituents.ticker
-            order by constituents.snapshot_date
-        ) as island
+        snapshots.snapshot_number
     from constituents
     inner join snapshots
         on
@@ -74,65 +72,161 @@ islands as (
 
 ),
 
+-- Snapshots missing a ticker that the snapshots just before and just after list.
+gaps as (
+
+    select
+        before_gap.index_code,
+        before_gap.ticker,
+        before_gap.snapshot_number + 1 as snapshot_number
+    from listed as before_gap
+    inner join listed as after_gap
+        on
+            before_gap.index_code = after_gap.index_code
+            and before_gap.ticker = after_gap.ticker
+            and before_gap.snapshot_number + 2 = after_gap.snapshot_number
+    anti join listed as in_gap
+        on
+            before_gap.index_code = in_gap.index_code
+            and before_gap.ticker = in_gap.ticker
+            and before_gap.snapshot_number + 1 = in_gap.snapshot_number
+
+),
+
+presence as (
+
+    select
+        *,
+        false as is_gap
+    from listed
+    union all
+    select
+        *,
+        true as is_gap
+    from gaps
+
+),
+
+islands as (
+
+    select
+        *,
+        snapshot_number - row_number() over (
+            partition by index_code, ticker
+            order by snapshot_number
+        ) as island
+    from presence
+
+),
+
 intervals as (
 
     select
         index_code,
         ticker,
-        min(snapshot_date) as valid_from,
-        max(snapshot_date) as last_seen_on
+        min(snapshot_number) as first_snapshot_number,
+        max(snapshot_number) as last_snapshot_number,
+        cast(count_if(is_gap) as integer) as bridged_gap_snapshots
     from islands
     group by index_code, ticker, island
 
 ),
 
-bounded as (
+windows as (
 
     select
         intervals.index_code,
         intervals.ticker,
-        intervals.valid_from,
-        snapshots.next_snapshot_date as valid_to,
-        intervals.last_seen_on,
-        snapshots.first_snapshot_date
+        entry_snapshot.previous_snapshot_date as entry_changed_after,
+        entry_snapshot.snapshot_date as entry_changed_by,
+        exit_snapshot.snapshot_date as last_seen_on,
+        exit_snapshot.next_snapshot_date as exit_changed_by,
+        intervals.bridged_gap_snapshots
     from intervals
-    inner join snapshots
+    inner join snapshots as entry_snapshot
         on
-            intervals.index_code = snapshots.index_code
-            and intervals.last_seen_on = snapshots.snapshot_date
+            intervals.index_code = entry_snapshot.index_code
+            and intervals.first_snapshot_number = entry_snapshot.snapshot_number
+    inner join snapshots as exit_snapshot
+        on
+            intervals.index_code = exit_snapshot.index_code
+            and intervals.last_snapshot_number = exit_snapshot.snapshot_number
+
+),
+
+-- The first rebalance-effective session inside each change window, if any.
+entry_rebalances as (
+
+    select
+        windows.index_code,
+        windows.ticker,
+        windows.entry_changed_by,
+        min(rebalance_sessions.session_date) as rebalance_on
+    from windows
+    inner join rebalance_sessions
+        on
+            windows.entry_changed_after < rebalance_sessions.session_date
+            and windows.entry_changed_by >= rebalance_sessions.session_date
+    group by windows.index_code, windows.ticker, windows.entry_changed_by
+
+),
+
+exit_rebalances as (
+
+    select
+        windows.index_code,
+        windows.ticker,
+        windows.last_seen_on,
+        min(rebalance_sessions.session_date) as rebalance_on
+    from windows
+    inner join rebalance_sessions
+        on
+            windows.last_seen_on < rebalance_sessions.session_date
+            and windows.exit_changed_by >= rebalance_sessions.session_date
+    group by windows.index_code, windows.ticker, windows.last_seen_on
 
 ),
 
 final as (
 
     select
-        bounded.index_code,
-        bounded.ticker,
+        windows.index_code,
+        windows.ticker,
         names.name,
-        bounded.valid_from,
-        bounded.valid_to,
+        coalesce(entry_rebalances.rebalance_on, windows.entry_changed_by) as valid_from,
+        coalesce(exit_rebalances.rebalance_on, windows.exit_changed_by) as valid_to,
         case
-            when bounded.valid_from = bounded.first_snapshot_date then 'initial'
-            when entry_day.is_index_rebalance_effective then 'regular_rebalance'
+            when windows.entry_changed_after is null then 'initial'
+            when entry_rebalances.rebalance_on is not null then 'regular_rebalance'
             else 'ad_hoc'
         end as entry_kind,
         case
-            when bounded.valid_to is null then null
-            when exit_day.is_index_rebalance_effective then 'regular_rebalance'
+            when windows.exit_changed_by is null then null
+            when exit_rebalances.rebalance_on is not null then 'regular_rebalance'
             else 'ad_hoc'
         end as exit_kind,
-        bounded.last_seen_on,
-        bounded.valid_to is null as is_current
-    from bounded
-    left join calendar as entry_day
-        on bounded.valid_from = entry_day.session_date
-    left join calendar as exit_day
-        on bounded.valid_to = exit_day.session_date
+        windows.entry_changed_after,
+        windows.entry_changed_by,
+        windows.last_seen_on,
+        windows.exit_changed_by,
+        windows.bridged_gap_snapshots,
+        windows.exit_changed_by is null as is_current
+    from windows
+    left join entry_rebalances
+        on
+            windows.index_code = entry_rebalances.index_code
+            and windows.ticker = entry_rebalances.ticker
+            and windows.entry_changed_by = entry_rebalances.entry_changed_by
+    left join exit_rebalances
+        on
+            windows.index_code = exit_rebalances.index_code
+            and windows.ticker = exit_rebalances.ticker
+            and windows.last_seen_on = exit_rebalances.last_seen_on
     left join names
         on
-            bounded.index_code = names.index_code
-            and bounded.ticker = names.ticker
-            and bounded.last_seen_on = names.snapshot_date
+            windows.index_code = names.index_code
+            and windows.ticker = names.ticker
+            and windows.last_seen_on = names.snapshot_date
 
 )
 

@@ -1,7 +1,8 @@
 -- Weekly index returns: a week (Monday start) closes at its last session, whatever the number
 -- of sessions in it (holiday weeks count as weeks). The return compares with the previous week
 -- that has a close; the streak counts consecutive weeks with a positive return and is 0 on a
--- week whose return is zero, negative or unknown (the first week).
+-- week whose return is zero, negative or unknown (the first week). A week is complete when its
+-- last KRX session has a level: the current week is not until it ends.
 with
 
 levels as (
@@ -14,6 +15,16 @@ levels as (
     from {{ ref('fct_index_levels') }} as fct_index_levels
     inner join {{ ref('dim_trading_calendar') }} as calendar
         on fct_index_levels.trade_date = calendar.session_date
+
+),
+
+calendar_weeks as (
+
+    select
+        week_start,
+        max(session_date) as week_last_session
+    from {{ ref('dim_trading_calendar') }}
+    group by week_start
 
 ),
 
@@ -34,11 +45,14 @@ weeks as (
 returns as (
 
     select
-        *,
-        lag(close) over by_week as previous_close,
-        100.0 * (close / lag(close) over by_week - 1) as weekly_return_pct
+        weeks.*,
+        weeks.last_session = calendar_weeks.week_last_session as is_complete_week,
+        lag(weeks.close) over by_week as previous_close,
+        100.0 * (weeks.close / lag(weeks.close) over by_week - 1) as weekly_return_pct
     from weeks
-    window by_week as (partition by index_code order by week_start)
+    inner join calendar_weeks
+        on weeks.week_start = calendar_weeks.week_start
+    window by_week as (partition by weeks.index_code order by weeks.week_start)
 
 ),
 
@@ -64,6 +78,7 @@ final as (
         first_session,
         last_session,
         sessions,
+        is_complete_week,
         close,
         previous_close,
         weekly_return_pct,

@@ -1,11 +1,13 @@
--- Residual short balances of tickers after they left KOSPI 200 / KOSDAQ 150.
--- excluded_on is the first snapshot that no longer lists the ticker
--- (dim_index_memberships.valid_to).
--- The balance at exclusion is the ticker's last balance before excluded_on (its last session as a
--- member). Decay is followed from excluded_on until the ticker re-enters the index (or for good):
--- sessions_to_half / sessions_to_zero count KRX sessions from excluded_on (0 = reached on the
--- exclusion day itself) to the first session whose balance_qty is <= half of / equal to zero;
--- null while not reached.
+-- Residual short balances of tickers after they left KOSPI 200 / KOSDAQ 150, one row per exit
+-- of dim_index_memberships (excluded_on = valid_to). The balance at exclusion is the ticker's
+-- last balance before excluded_on (its last session as a member). Decay is measured only while
+-- new short sales of the ticker were not allowed: from excluded_on until it re-enters the index
+-- or a regime allowing short sales of all listed stocks begins, whichever comes first
+-- (decay_ends_on, exclusive; decay_ended_by says which). An exclusion under such a regime has
+-- nothing to measure (not_restricted). sessions_to_half / sessions_to_zero count KRX sessions
+-- from excluded_on (0 = reached on the exclusion day) to the first session in the window whose
+-- balance_qty is <= half of / equal to zero; null while not reached and null when there was no
+-- balance to decay (has_balance_to_decay false).
 with
 
 memberships as (
@@ -20,6 +22,12 @@ calendar as (
         session_date,
         session_number
     from {{ ref('dim_trading_calendar') }}
+
+),
+
+regimes as (
+
+    select * from {{ ref('dim_short_sale_regimes') }}
 
 ),
 
@@ -40,8 +48,61 @@ exclusions as (
 
 excluded as (
 
-    select * from exclusions
-    where excluded_on is not null
+    select
+        exclusions.*,
+        regimes.regime_id as exclusion_regime_id,
+        regimes.scope as exclusion_regime_scope
+    from exclusions
+    left join regimes
+        on
+            exclusions.excluded_on >= regimes.starts_on
+            and (regimes.ends_on is null or exclusions.excluded_on <= regimes.ends_on)
+    where exclusions.excluded_on is not null
+
+),
+
+-- The first day new short sales were allowed again for a non-member: the start of the next
+-- regime open to all listed stocks (the exclusion day itself under such a regime).
+shorts_allowed as (
+
+    select
+        excluded.index_code,
+        excluded.ticker,
+        excluded.excluded_on,
+        case
+            when excluded.exclusion_regime_scope = 'all_listed' then excluded.excluded_on
+            else min(regimes.starts_on)
+        end as shorts_allowed_on
+    from excluded
+    left join regimes
+        on
+            excluded.excluded_on < regimes.starts_on
+            and regimes.scope = 'all_listed'
+    group by
+        excluded.index_code,
+        excluded.ticker,
+        excluded.excluded_on,
+        excluded.exclusion_regime_scope
+
+),
+
+windows as (
+
+    select
+        excluded.*,
+        least(excluded.re_entered_on, shorts_allowed.shorts_allowed_on) as decay_ends_on,
+        case
+            when excluded.exclusion_regime_scope = 'all_listed' then 'not_restricted'
+            when excluded.re_entered_on <= shorts_allowed.shorts_allowed_on then 're_entry'
+            when shorts_allowed.shorts_allowed_on is not null then 'regime_change'
+            when excluded.re_entered_on is not null then 're_entry'
+        end as decay_ended_by
+    from excluded
+    inner join shorts_allowed
+        on
+            excluded.index_code = shorts_allowed.index_code
+            and excluded.ticker = shorts_allowed.ticker
+            and excluded.excluded_on = shorts_allowed.excluded_on
 
 ),
 
@@ -52,32 +113,30 @@ balances as (
         fct_short_balances.ticker,
         fct_short_balances.balance_qty,
         fct_short_balances.balance_krw,
-        fct_short_balances.balance_ratio_pct,
-        calendar.session_number
+        fct_short_balances.balance_ratio_pct
     from {{ ref('fct_short_balances') }} as fct_short_balances
-    inner join calendar
-        on fct_short_balances.trade_date = calendar.session_date
-    where fct_short_balances.ticker in (select excluded.ticker from excluded)
+    where fct_short_balances.ticker in (select windows.ticker from windows)
 
 ),
 
 at_exclusion as (
 
     select
-        excluded.*,
+        windows.*,
         balances.trade_date as balance_at_exclusion_date,
         balances.balance_qty as balance_at_exclusion_qty,
         balances.balance_krw as balance_at_exclusion_krw,
-        balances.balance_ratio_pct as balance_at_exclusion_ratio_pct
-    from excluded
+        balances.balance_ratio_pct as balance_at_exclusion_ratio_pct,
+        coalesce(balances.balance_qty > 0, false) as has_balance_to_decay
+    from windows
     asof left join balances
         on
-            excluded.ticker = balances.ticker
-            and excluded.excluded_on > balances.trade_date
+            windows.ticker = balances.ticker
+            and windows.excluded_on > balances.trade_date
 
 ),
 
-after_exclusion as (
+in_window as (
 
     select
         at_exclusion.index_code,
@@ -97,45 +156,66 @@ after_exclusion as (
             at_exclusion.ticker = balances.ticker
             and at_exclusion.excluded_on <= balances.trade_date
             and (
-                at_exclusion.re_entered_on is null
-                or at_exclusion.re_entered_on > balances.trade_date
+                at_exclusion.decay_ends_on is null
+                or at_exclusion.decay_ends_on > balances.trade_date
             )
     group by at_exclusion.index_code, at_exclusion.ticker, at_exclusion.excluded_on
+
+),
+
+decay as (
+
+    select
+        at_exclusion.*,
+        in_window.latest_balance_date,
+        in_window.latest_balance_qty,
+        in_window.latest_balance_krw,
+        in_window.latest_balance_ratio_pct,
+        case when at_exclusion.has_balance_to_decay then in_window.reached_half_on end
+            as reached_half_on,
+        case when at_exclusion.has_balance_to_decay then in_window.reached_zero_on end
+            as reached_zero_on
+    from at_exclusion
+    left join in_window
+        on
+            at_exclusion.index_code = in_window.index_code
+            and at_exclusion.ticker = in_window.ticker
+            and at_exclusion.excluded_on = in_window.excluded_on
 
 ),
 
 final as (
 
     select
-        at_exclusion.index_code,
-        at_exclusion.ticker,
-        at_exclusion.excluded_on,
-        at_exclusion.exit_kind,
-        at_exclusion.re_entered_on,
-        at_exclusion.balance_at_exclusion_date,
-        at_exclusion.balance_at_exclusion_qty,
-        at_exclusion.balance_at_exclusion_krw,
-        at_exclusion.balance_at_exclusion_ratio_pct,
-        after_exclusion.latest_balance_date,
-        after_exclusion.latest_balance_qty,
-        after_exclusion.latest_balance_krw,
-        after_exclusion.latest_balance_ratio_pct,
-        after_exclusion.reached_half_on,
-        after_exclusion.reached_zero_on,
+        decay.index_code,
+        decay.ticker,
+        decay.excluded_on,
+        decay.exit_kind,
+        decay.re_entered_on,
+        decay.exclusion_regime_id,
+        decay.exclusion_regime_scope,
+        decay.decay_ends_on,
+        decay.decay_ended_by,
+        decay.balance_at_exclusion_date,
+        decay.balance_at_exclusion_qty,
+        decay.balance_at_exclusion_krw,
+        decay.balance_at_exclusion_ratio_pct,
+        decay.has_balance_to_decay,
+        decay.latest_balance_date,
+        decay.latest_balance_qty,
+        decay.latest_balance_krw,
+        decay.latest_balance_ratio_pct,
+        decay.reached_half_on,
+        decay.reached_zero_on,
         half_day.session_number - exclusion_day.session_number as sessions_to_half,
         zero_day.session_number - exclusion_day.session_number as sessions_to_zero
-    from at_exclusion
-    left join after_exclusion
-        on
-            at_exclusion.index_code = after_exclusion.index_code
-            and at_exclusion.ticker = after_exclusion.ticker
-            and at_exclusion.excluded_on = after_exclusion.excluded_on
+    from decay
     left join calendar as exclusion_day
-        on at_exclusion.excluded_on = exclusion_day.session_date
+        on decay.excluded_on = exclusion_day.session_date
     left join calendar as half_day
-        on after_exclusion.reached_half_on = half_day.session_date
+        on decay.reached_half_on = half_day.session_date
     left join calendar as zero_day
-        on after_exclusion.reached_zero_on = zero_day.session_date
+        on decay.reached_zero_on = zero_day.session_date
 
 )
 

@@ -2,8 +2,9 @@
 -- sessions (dim_trading_calendar.session_number), not rows: the 5- and 20-session changes compare
 -- with the ticker's balance exactly 5 / 20 sessions earlier (null when the ticker has no balance
 -- that day); the 20-session average volume is over the ticker's trading rows among the 20 sessions
--- ending on the day. An incremental run reads var('lookback_calendar_days') calendar days before
--- the run window (about 40 sessions) and writes only the window.
+-- ending on the day, and days_to_cover is null unless all 20 sessions have one. An incremental
+-- run reads var('lookback_calendar_days') calendar days before the run window (about 40
+-- sessions) and writes only the window.
 with
 
 calendar as (
@@ -111,7 +112,10 @@ final as (
         trade_windows.total_volume,
         trade_windows.avg_volume_20d,
         trade_windows.volume_sessions_20d,
-        changes.balance_qty / nullif(trade_windows.avg_volume_20d, 0) as days_to_cover,
+        case
+            when trade_windows.volume_sessions_20d = 20
+                then changes.balance_qty / nullif(trade_windows.avg_volume_20d, 0)
+        end as days_to_cover,
         trade_windows.short_volume,
         trade_windows.short_volume_share_pct,
         trade_windows.short_value_share_pct,
