@@ -18,6 +18,7 @@ from pipelines.calendar import is_session
 from pipelines.raw.tables import columns
 from pipelines.sources.datasets import LINEAGE_COLUMNS, Dataset, Period
 from pipelines.sources.reader import Failure, FileRejected, RawFile, read_changed
+from pipelines.validation.coerce import MISSING
 from pipelines.validation.validate import validate_batch
 
 Window = tuple[dt.date, dt.date]  # half-open: start <= day < end
@@ -56,16 +57,34 @@ def _file_checks(raw: RawFile, window: Window | None) -> list[Failure]:
                 "(a holiday answer or a failed request)",
             )
         )
+    elif is_holiday_answer(raw):
+        failures.append(
+            Failure(
+                None,
+                None,
+                f"holiday_answer: every record has '-' in {', '.join(raw.dataset.holiday_fields)} "
+                "(KRX's answer for a non-session, not data)",
+            )
+        )
     return failures
+
+
+def is_holiday_answer(raw: RawFile) -> bool:
+    """Whether every record carries "-" (or "") in all of the dataset's ``holiday_fields``."""
+    fields = raw.dataset.holiday_fields
+    if not fields or raw.frame.height == 0:
+        return False
+    missing = pl.all_horizontal(pl.col(f).is_in(MISSING) for f in fields)
+    return bool(raw.frame.select(missing.all()).item())
 
 
 def _market_folder_check(raw: RawFile, markets: dict[str, str]) -> list[Failure]:
     """A daily file whose tickers the master mostly places in the other market sits in the
     wrong market folder (skipped while no master snapshot is loaded)."""
-    column = raw.dataset.segment_column
-    if column != "market" or not markets or raw.frame.height == 0:
+    ticker = raw.dataset.ticker_field
+    if raw.dataset.segment_column != "market" or not ticker or not markets or not raw.frame.height:
         return []
-    tickers = raw.frame.get_column("ISU_CD").to_list()
+    tickers = raw.frame.get_column(ticker).to_list()
     known = [markets[t] for t in tickers if t in markets]
     elsewhere = sum(1 for m in known if m != raw.landing.segment)
     if known and elsewhere * 2 > len(known):
