@@ -6,6 +6,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
+
 from pipelines.sources.datasets import DATASETS
 from pipelines.transform.assets import build_dbt_command
 from tests import test_fetch
@@ -40,6 +42,13 @@ def build_warehouse(base: Path, landing: Path) -> Warehouse:
     db, target = base / "krx.duckdb", base / "target"
     load_raw(db, landing)
     return Warehouse(db, target, run_dbt(db, target, build_dbt_command(None)))
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory) -> Warehouse:
+    """The section-9 landing zone loaded and built, once per test module that imports it."""
+    base = tmp_path_factory.mktemp("section9")
+    return build_warehouse(base, section9_landing(base / "landing"))
 
 
 def fetch_recorded(fake, root: Path, monkeypatch, dataset: str, days: tuple, recorded: dict):

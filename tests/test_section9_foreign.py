@@ -12,23 +12,16 @@ from pipelines.raw.load import load_files
 from tests.helpers import REAL_LANDING, krx_int, records
 from tests.section9 import (
     FORMATS,
-    build_warehouse,
     data_requests_after_login,
     fetch_recorded,
     place,
-    section9_landing,
+    warehouse,  # noqa: F401 (fixture)
 )
 from tests.test_dbt_models import rows
 from tests.test_fetch import REAL, credentials, fake  # noqa: F401 (fixtures)
 
 FOREIGN = "krx/foreign_holdings/KOSPI/2021-01-18.json"
 LIMITED_ONLY = FORMATS / "MDCSTAT03701_limited_only_KOSPI_2021-01-18.json"
-
-
-@pytest.fixture(scope="module")
-def warehouse(tmp_path_factory):
-    base = tmp_path_factory.mktemp("section9_foreign")
-    return build_warehouse(base, section9_landing(base / "landing"))
 
 
 def test_the_real_holdings_file_loads_with_the_json_figures(tmp_path):
@@ -50,7 +43,7 @@ def test_the_real_holdings_file_loads_with_the_json_figures(tmp_path):
     assert got[4] <= 0.005 + 1e-9  # FORN_SHR_RT is the share rounded to two decimals
 
 
-def test_fct_foreign_holdings_holds_the_json_shares(warehouse):
+def test_fct_foreign_holdings_holds_the_json_shares(warehouse):  # noqa: F811
     source = {r["ISU_SRT_CD"]: r for r in records(REAL_LANDING / FOREIGN)}
     got = {
         ticker: (qty, share, limited, exhaustion)

@@ -15,11 +15,10 @@ from tests.section9 import (
     FORMATS,
     INVESTOR_VALUE,
     INVESTOR_VALUE_FROM_SUNDAY,
-    build_warehouse,
     data_requests_after_login,
     fetch_recorded,
     place,
-    section9_landing,
+    warehouse,  # noqa: F401 (fixture)
 )
 from tests.test_dbt_models import rows
 from tests.test_fetch import REAL, credentials, fake  # noqa: F401 (fixtures)
@@ -36,12 +35,6 @@ WARNING = "fct_short_trades_by_investor_total_matches_ticker_short_values"
 
 def _day(text: str) -> dt.date:
     return dt.datetime.strptime(text, "%Y/%m/%d").date()
-
-
-@pytest.fixture(scope="module")
-def warehouse(tmp_path_factory):
-    base = tmp_path_factory.mktemp("section9_investors")
-    return build_warehouse(base, section9_landing(base / "landing"))
 
 
 @pytest.mark.parametrize("recorded", [INVESTOR_VALUE, INVESTOR_VALUE_FROM_SUNDAY])
@@ -66,7 +59,7 @@ def test_a_range_file_loads_its_sessions_with_the_json_figures(recorded, tmp_pat
     assert got[0] == sessions
 
 
-def test_the_mart_holds_each_investor_type_s_value_and_share(warehouse):
+def test_the_mart_holds_each_investor_type_s_value_and_share(warehouse):  # noqa: F811
     source = {_day(r["TRD_DD"]): r for r in records(FORMATS / INVESTOR_VALUE)}
     got = rows(
         warehouse.db,
@@ -85,7 +78,7 @@ def test_the_mart_holds_each_investor_type_s_value_and_share(warehouse):
     assert foreign[dt.date(2020, 1, 6)] == pytest.approx(100 * 119_387_130_395 / 257_844_241_420)
 
 
-def test_the_investor_total_is_compared_with_the_summed_ticker_values(warehouse):
+def test_the_investor_total_is_compared_with_the_summed_ticker_values(warehouse):  # noqa: F811
     # the real KOSPI trading file of 2021-01-25, landed as 2020-01-06 (tests.section9)
     trading = records(REAL_LANDING / "krx/short_trading/KOSPI/2021-01-25.json")
     tickers_value = sum(krx_int(r["CVSRTSELL_TRDVAL"]) for r in trading)

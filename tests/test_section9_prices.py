@@ -7,7 +7,6 @@ import datetime as dt
 import shutil
 
 import duckdb
-import pytest
 
 from pipelines.raw.load import load_files, load_landing
 from tests.helpers import REAL_LANDING, krx_int, records
@@ -17,7 +16,7 @@ from tests.section9 import (
     data_requests_after_login,
     fetch_recorded,
     place,
-    section9_landing,
+    warehouse,  # noqa: F401 (fixture)
 )
 from tests.test_dbt_models import rows
 from tests.test_fetch import REAL, credentials, fake  # noqa: F401 (fixtures)
@@ -25,12 +24,6 @@ from tests.test_fetch import REAL, credentials, fake  # noqa: F401 (fixtures)
 PRICES = "krx/stock_ohlcv/KOSPI/2021-01-22.json"
 HOLIDAY = FORMATS / "MDCSTAT01501_holiday_ALL_2021-01-03.json"
 SECTION9_MARTS = ("fct_stock_prices", "fct_foreign_holdings", "fct_short_trades_by_investor")
-
-
-@pytest.fixture(scope="module")
-def warehouse(tmp_path_factory):
-    base = tmp_path_factory.mktemp("section9_prices")
-    return build_warehouse(base, section9_landing(base / "landing"))
 
 
 def test_the_real_price_file_loads_with_the_json_figures(tmp_path):
@@ -55,7 +48,7 @@ def test_the_real_price_file_loads_with_the_json_figures(tmp_path):
     )
 
 
-def test_fct_stock_prices_holds_the_json_figures(warehouse):
+def test_fct_stock_prices_holds_the_json_figures(warehouse):  # noqa: F811
     source = records(REAL_LANDING / PRICES)
     traded = [r for r in source if krx_int(r["ACC_TRDVOL"]) > 0]
     got = rows(

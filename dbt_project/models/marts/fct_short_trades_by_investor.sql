@@ -35,52 +35,44 @@ trades as (
 
 ),
 
-volume_by_type as (
+measures as (
 
-    {% for investor_type, column in investor_types.items() %}
-        select
-            trade_date,
-            market,
-            '{{ investor_type }}' as investor_type,
-            {{ column }} as short_volume,
-            total as market_short_volume
-        from volumes
-        {% if not loop.last %}union all{% endif %}
-    {% endfor %}
-
-),
-
-value_by_type as (
-
-    {% for investor_type, column in investor_types.items() %}
-        select
-            trade_date,
-            market,
-            '{{ investor_type }}' as investor_type,
-            {{ column }} as short_value_krw,
-            total as market_short_value_krw
-        from amounts
-        {% if not loop.last %}union all{% endif %}
-    {% endfor %}
+    select
+        'volume' as measure,
+        *
+    from volumes
+    union all by name
+    select
+        'value' as measure,
+        *
+    from amounts
 
 ),
 
 by_type as (
 
     select
-        coalesce(v.trade_date, a.trade_date) as trade_date,
-        coalesce(v.market, a.market) as market,
-        coalesce(v.investor_type, a.investor_type) as investor_type,
-        v.short_volume,
-        v.market_short_volume,
-        a.short_value_krw,
-        a.market_short_value_krw
-    from volume_by_type as v
-    full outer join value_by_type as a
-        on
-            v.trade_date = a.trade_date
-            and v.market = a.market
-            and v.investor_type = a.investor_type
+        trade_date,
+        market,
+        investor_type,
+        max(amount) filter (where measure = 'volume') as short_volume,
+        max(total) filter (where measure = 'volume') as market_short_volume,
+        max(amount) filter (where measure = 'value') as short_value_krw,
+        max(total) filter (where measure = 'value') as market_short_value_krw
+    from (
+        {% for investor_type, column in investor_types.items() %}
+            select
+                trade_date,
+                market,
+                measure,
+                total,
+                '{{ investor_type }}' as investor_type,
+                {{ column }} as amount
+            from measures
+            {% if not loop.last %}union all{% endif %}
+        {% endfor %}
+    ) as amounts_by_type
+    group by trade_date, market, investor_type
 
 ),
 
