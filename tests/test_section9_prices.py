@@ -19,7 +19,7 @@ from tests.section9 import (
     warehouse,  # noqa: F401 (fixture)
 )
 from tests.test_dbt_models import rows
-from tests.test_fetch import REAL, credentials, fake  # noqa: F401 (fixtures)
+from tests.test_fetch import REAL, Answer, credentials, fake, reasons, run  # noqa: F401 (fixtures)
 
 PRICES = "krx/stock_ohlcv/KOSPI/2021-01-22.json"
 HOLIDAY = FORMATS / "MDCSTAT01501_holiday_ALL_2021-01-03.json"
@@ -141,3 +141,12 @@ def test_the_fetcher_asks_for_each_market_s_prices_after_logging_in(
     ]
     assert report.written == [PRICES, "krx/stock_ohlcv/KOSDAQ/2021-01-22.json"]
     assert (tmp_path / PRICES).read_bytes() == (REAL / "landing" / PRICES).read_bytes()
+
+
+def test_the_fetcher_saves_no_holiday_answer(fake, tmp_path):  # noqa: F811
+    day = dt.date(2021, 1, 22)  # as on a closure the XKRX calendar would not know
+    fake.krx_next = [Answer(200, HOLIDAY.read_bytes())]
+    report = run(fake, tmp_path, day, day, ["stock_ohlcv"])
+    assert "as for a non-session" in reasons(report)[PRICES]
+    assert report.written == ["krx/stock_ohlcv/KOSDAQ/2021-01-22.json"]
+    assert not (tmp_path / PRICES).exists()

@@ -17,8 +17,13 @@ import pyarrow as pa
 from pipelines.calendar import is_session
 from pipelines.raw.tables import columns
 from pipelines.sources.datasets import LINEAGE_COLUMNS, Dataset, Period
-from pipelines.sources.reader import Failure, FileRejected, RawFile, read_changed
-from pipelines.validation.coerce import MISSING
+from pipelines.sources.reader import (
+    Failure,
+    FileRejected,
+    RawFile,
+    is_holiday_answer,
+    read_changed,
+)
 from pipelines.validation.validate import validate_batch
 
 Window = tuple[dt.date, dt.date]  # half-open: start <= day < end
@@ -57,7 +62,7 @@ def _file_checks(raw: RawFile, window: Window | None) -> list[Failure]:
                 "(a holiday answer or a failed request)",
             )
         )
-    elif is_holiday_answer(raw):
+    elif is_holiday_answer(raw.dataset, raw.frame):
         failures.append(
             Failure(
                 None,
@@ -67,15 +72,6 @@ def _file_checks(raw: RawFile, window: Window | None) -> list[Failure]:
             )
         )
     return failures
-
-
-def is_holiday_answer(raw: RawFile) -> bool:
-    """Whether every record carries "-" (or "") in all of the dataset's ``holiday_fields``."""
-    fields = raw.dataset.holiday_fields
-    if not fields or raw.frame.height == 0:
-        return False
-    missing = pl.all_horizontal(pl.col(f).is_in(MISSING) for f in fields)
-    return bool(raw.frame.select(missing.all()).item())
 
 
 def _market_folder_check(raw: RawFile, markets: dict[str, str]) -> list[Failure]:

@@ -26,6 +26,9 @@ class Kind(StrEnum):
     DATE = "date"  # YYYY/MM/DD (KRX) or YYYYMMDD (ECOS); CSV also YYYY-MM-DD
 
 
+#: How KRX and ECOS write a missing value.
+MISSING = ("-", "")
+
 #: DuckDB column type per kind.
 DUCKDB_TYPES = {
     Kind.TICKER: "varchar",
