@@ -56,10 +56,10 @@ def fetch_recorded(fake, root: Path, monkeypatch, dataset: str, days: tuple, rec
     login and answers the requests in ``recorded`` ((bld, date or year, market) -> path under
     the fixtures root) with the recorded bodies, others with a small body under the dataset's
     list key."""
+    bld = DATASETS[dataset].request["bld"].rsplit("/", 1)[-1]
+    monkeypatch.setitem(test_fetch.LIST_KEYS, bld, DATASETS[dataset].list_key[0])
     for key, relpath in recorded.items():
         monkeypatch.setitem(test_fetch.RECORDED, key, relpath)
-        list_key = DATASETS[dataset].list_key[0]
-        monkeypatch.setitem(test_fetch.LIST_KEYS, key[0], list_key)
     fake.require_login = True
     return test_fetch.run(fake, root, *days, [dataset])
 

@@ -425,6 +425,34 @@ FOREIGN_HOLDINGS = Dataset(
     required_every_period=False,  # until the sample landing zone carries it
 )
 
+SECTORS = Dataset(
+    name="sectors",
+    folder="krx/sectors",
+    segments=MARKETS,
+    segment_column="market",
+    period=Period.SESSION,
+    list_key=("block1",),
+    fields=(
+        F("ISU_SRT_CD", Kind.TICKER),
+        F("ISU_ABBRV", Kind.TEXT),
+        F("MKT_TP_NM", Kind.TEXT),
+        F("IDX_IND_NM", Kind.TEXT),  # the KRX industry
+        F("TDD_CLSPRC", Kind.INT),
+        F("CMPPREVDD_PRC", Kind.INT, nullable=True),
+        F("FLUC_RT", Kind.FLOAT, nullable=True),
+        F("MKTCAP", Kind.INT),
+        F("FLUC_TP_CD", Kind.TEXT, nullable=True),
+    ),
+    file_date_column="snapshot_date",
+    row_date_field=None,
+    grain=("isu_srt_cd",),
+    description="KRX industry by ticker on one session (KRX screen 12025). Format unverified: "
+    "no response was recorded, the fields come from public client code and are read strictly.",
+    request={"bld": "dbms/MDC/STAT/standard/MDCSTAT03901", "date_param": "trdDd"},
+    segment_params={"KOSPI": {"mktId": "STK"}, "KOSDAQ": {"mktId": "KSQ"}},
+    required_every_period=False,  # snapshots, taken when the classification may change
+)
+
 #: MDCSTAT30301 fields: short trading of one market and session by investor type.
 _INVESTOR_FIELDS = (
     F("TRD_DD", Kind.DATE),
@@ -476,6 +504,7 @@ DATASETS: dict[str, Dataset] = {
         USDKRW,
         STOCK_OHLCV,
         FOREIGN_HOLDINGS,
+        SECTORS,
         SHORT_INVESTOR_VOLUME,
         SHORT_INVESTOR_VALUE,
     )

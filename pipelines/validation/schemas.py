@@ -130,6 +130,7 @@ _NON_NEGATIVE = {
         "forn_ord_lmt_qty",
         "forn_lmt_exhst_rt",
     ),
+    "sectors": ("tdd_clsprc", "mktcap"),
     "short_investor_volume": INVESTOR_COLUMNS,
     "short_investor_value": INVESTOR_COLUMNS,
 }
@@ -232,6 +233,7 @@ _ROW_RULES: dict[str, list[tuple[pl.Expr, str]]] = {
             " x 100",
         ),
     ],
+    "sectors": [],
     "short_investor_volume": _INVESTOR_RULES,
     "short_investor_value": _INVESTOR_RULES,
     "usdkrw": [

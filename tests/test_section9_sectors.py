@@ -1,0 +1,121 @@
+"""The KRX industry classification (KRX MDCSTAT03901). No response was recorded: the files here
+are written in the format public client code documents, so these tests check that the reader is
+strict about it and that snapshots (with KRX's renames) become sector intervals."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipelines.raw.load import load_files
+from tests.section9 import build_warehouse, data_requests_after_login, fetch_recorded
+from tests.test_dbt_models import rows
+from tests.test_fetch import credentials, fake  # noqa: F401 (fixtures)
+
+D = dt.date
+#: snapshot date -> ticker -> KRX industry: a rename on 2024-07-01, a ticker absent on
+#: 2024-07-02 and back on 2024-12-09, one listed from 2024-07-01.
+SNAPSHOTS = {
+    D(2024, 6, 28): {"000010": "서비스업", "000020": "유통업", "000030": "철강금속"},
+    D(2024, 7, 1): {"000010": "일반서비스", "000020": "유통", "000030": "금속", "000040": "제약"},
+    D(2024, 7, 2): {"000010": "일반서비스", "000030": "금속", "000040": "제약"},
+    D(2024, 12, 9): {"000010": "일반서비스", "000020": "유통", "000030": "금속", "000040": "제약"},
+}
+
+
+def _record(ticker: str, industry: str) -> dict[str, str]:
+    return {
+        "ISU_SRT_CD": ticker,
+        "ISU_ABBRV": f"종목{ticker[-2:]}",
+        "MKT_TP_NM": "KOSPI",
+        "IDX_IND_NM": industry,
+        "TDD_CLSPRC": "12,300",
+        "CMPPREVDD_PRC": "-100",
+        "FLUC_RT": "-0.81",
+        "MKTCAP": "123,000,000,000",
+        "FLUC_TP_CD": "2",
+    }
+
+
+def _write(root: Path, day: dt.date, records: list[dict]) -> str:
+    relpath = f"krx/sectors/KOSPI/{day.isoformat()}.json"
+    (root / relpath).parent.mkdir(parents=True, exist_ok=True)
+    body = {"block1": records, "CURRENT_DATETIME": "2026.01.25 PM 08:30:43"}
+    (root / relpath).write_text(json.dumps(body, ensure_ascii=False), encoding="utf-8")
+    return relpath
+
+
+def _intervals() -> list[tuple]:
+    """(ticker, sector, valid_from, valid_to) from SNAPSHOTS, walked snapshot by snapshot."""
+    days = sorted(SNAPSHOTS)
+    found, open_ = [], {}
+    for i, day in enumerate(days):
+        for ticker, sector in SNAPSHOTS[day].items():
+            open_.setdefault((ticker, sector), day)
+        following = days[i + 1] if i + 1 < len(days) else None
+        for (ticker, sector), start in list(open_.items()):
+            if following is None or SNAPSHOTS[following].get(ticker) != sector:
+                found.append((ticker, sector, start, following))
+                del open_[(ticker, sector)]
+    return sorted(found)
+
+
+def test_snapshots_become_sector_intervals_with_the_renames(tmp_path):
+    landing = tmp_path / "landing"
+    for day, industries in SNAPSHOTS.items():
+        _write(landing, day, [_record(t, s) for t, s in industries.items()])
+    built = build_warehouse(tmp_path, landing)
+    assert built.build.returncode == 0, built.build.output[-3000:]
+    got = rows(
+        built.db,
+        "select ticker, sector, valid_from, valid_to from marts.dim_security_sectors "
+        "where classification = 'krx_industry' and market = 'KOSPI' order by all",
+    )
+    assert got == _intervals()
+    assert ("000020", "유통", D(2024, 7, 1), D(2024, 7, 2)) in got  # gone for one snapshot
+
+
+@pytest.mark.parametrize(
+    ("change", "rule", "column"),
+    [
+        (lambda r: r.update(IND_TP_CD="1"), "unexpected_column", "IND_TP_CD"),
+        (lambda r: r.pop("IDX_IND_NM"), "missing_column", "IDX_IND_NM"),
+        (lambda r: r.update(IDX_IND_NM="-"), "missing_value", "IDX_IND_NM"),
+    ],
+    ids=["unknown-field", "missing-field", "no-industry"],
+)
+def test_the_unverified_format_is_read_strictly(change, rule, column, tmp_path):
+    records = [_record("000010", "서비스업"), _record("000020", "유통업")]
+    change(records[1])
+    relpath = _write(tmp_path / "landing", D(2024, 6, 28), records)
+    with duckdb.connect(str(tmp_path / "krx.duckdb")) as con:
+        report = load_files(con, tmp_path / "landing", [relpath])
+        loaded = con.execute("select count(*) from raw.krx_sectors").fetchone()[0]
+    assert not report.loaded and loaded == 0
+    assert str(report.rejected[relpath]).startswith(
+        f"{relpath}: row 2, column {column}: rule {rule}"
+    )
+
+
+def test_the_fetcher_asks_each_market_s_classification(
+    fake,  # noqa: F811
+    credentials,  # noqa: F811
+    tmp_path,
+    monkeypatch,
+):
+    day = D(2021, 1, 22)  # the emulated portal's "today" is 2021-02-01
+    report = fetch_recorded(fake, tmp_path, monkeypatch, "sectors", (day, day), {})
+    assert report.ok and len(report.written) == 2, report.summary()
+    assert data_requests_after_login(fake) == [
+        {
+            "bld": "dbms/MDC/STAT/standard/MDCSTAT03901",
+            "locale": "ko_KR",
+            "mktId": market,
+            "trdDd": "20210122",
+        }
+        for market in ("STK", "KSQ")
+    ]
