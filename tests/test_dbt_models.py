@@ -234,6 +234,7 @@ def test_dbt_assets_split_into_three_acyclic_ops():
         "marts/fct_stock_prices",
         "marts/fct_foreign_holdings",
         "marts/fct_short_trades_by_investor",
+        "marts/sector_short_balances",
         "intermediate/int_market_daily_totals",
         "intermediate/int_security_daily_observations",
     }

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
+from collections import defaultdict
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from pipelines.raw.load import load_files
+from tests.helpers import REAL_LANDING, krx_int, records
 from tests.section9 import build_warehouse, data_requests_after_login, fetch_recorded
 from tests.test_dbt_models import rows
 from tests.test_fetch import credentials, fake  # noqa: F401 (fixtures)
@@ -77,6 +80,45 @@ def test_snapshots_become_sector_intervals_with_the_renames(tmp_path):
     )
     assert got == _intervals()
     assert ("000020", "유통", D(2024, 7, 1), D(2024, 7, 2)) in got  # gone for one snapshot
+
+
+def _sector(ticker: str, version: int) -> str:
+    return f"업종{(int(ticker[-3:], 36) + version) % 7}"
+
+
+def test_sector_balances_follow_the_snapshot_in_force(tmp_path):
+    """The real 2021-01-27 balance file with sectors from a snapshot of 2021-01-26, and a later
+    one (2021-01-28, every ticker elsewhere) that must not count for that session."""
+    landing = tmp_path / "landing"
+    shutil.copytree(REAL_LANDING, landing)
+    balances = records(REAL_LANDING / "krx/short_balance/KOSPI/2021-01-27.json")
+    for day, version in ((D(2021, 1, 26), 0), (D(2021, 1, 28), 1)):
+        _write(
+            landing, day, [_record(r["ISU_CD"], _sector(r["ISU_CD"], version)) for r in balances]
+        )
+    built = build_warehouse(tmp_path, landing)
+    expected = defaultdict(lambda: [0, 0, 0, 0, 0.0])
+    for r in balances:
+        e = expected[_sector(r["ISU_CD"], 0)]
+        e[0] += 1
+        e[1] += krx_int(r["BAL_QTY"]) > 0
+        e[2] += krx_int(r["BAL_AMT"])
+        e[3] += krx_int(r["MKTCAP"])
+        e[4] += float(r["BAL_RTO"])
+    got = rows(
+        built.db,
+        "select sector, tickers, tickers_with_balance, total_balance_krw, market_cap_krw, "
+        "balance_to_market_cap_pct, mean_balance_ratio_pct, short_value_share_pct "
+        "from marts.sector_short_balances where trade_date = '2021-01-27' and market = 'KOSPI' "
+        "and classification = 'krx_industry' order by sector",
+    )
+    assert [g[0] for g in got] == sorted(expected)
+    for sector, tickers, with_balance, balance, cap, weighted, mean, short_share in got:
+        n, with_b, total, caps, ratios = expected[sector]
+        assert (tickers, with_balance, balance, cap) == (n, with_b, total, caps)
+        assert weighted == pytest.approx(100 * total / caps)
+        assert mean == pytest.approx(ratios / n)
+        assert short_share is None  # no trading file for 2021-01-27
 
 
 @pytest.mark.parametrize(
