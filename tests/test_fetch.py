@@ -294,9 +294,9 @@ def test_plan_request_parameters():
         "start": "20210127",
         "end": "20210127",
     }
-    # no securities (today is outside the range); prices, foreign holdings, sectors, investor
-    # volume and value: one file per market each
-    assert len(plan.files) == 2 + 2 + 4 + 2 + 1 + 2 + 2 + 2 + 2 + 2
+    # no securities (today is outside the range); the seven theme indices; prices, foreign
+    # holdings, sectors, investor volume and value: one file per market each
+    assert len(plan.files) == 2 + 2 + 4 + 2 + 1 + 7 + 2 + 2 + 2 + 2 + 2
     assert any("securities" in note for note in plan.notes)
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from pipelines.raw.load import load_files
 from tests.helpers import REAL_LANDING, krx_int, records
-from tests.section9 import build_warehouse, data_requests_after_login, fetch_recorded
+from tests.section9 import FORMATS, build_warehouse, data_requests_after_login, fetch_recorded
 from tests.test_dbt_models import rows
 from tests.test_fetch import credentials, fake  # noqa: F401 (fixtures)
 
@@ -140,6 +140,51 @@ def test_sector_balances_follow_the_snapshot_in_force(tmp_path):
         assert weighted == pytest.approx(100 * total / caps)
         assert mean == pytest.approx(ratios / n)
         assert short_share is None  # no trading file for 2021-01-27
+
+
+def test_theme_memberships_are_sectors_not_index_memberships(tmp_path):
+    """Snapshots of a theme index in the real MDCSTAT00601 format (records of the recorded KOSPI
+    answer): membership intervals in dim_security_sectors, balances per theme, and nothing in
+    dim_index_memberships, which holds KOSPI 200 and KOSDAQ 150 only."""
+    members = records(FORMATS / "MDCSTAT00601_KOSPI_all_2021-01-29.json")
+    snapshots = {D(2021, 1, 26): members[:10], D(2021, 1, 28): members[5:15]}
+    landing = tmp_path / "landing"
+    shutil.copytree(REAL_LANDING, landing)
+    for day, listed in snapshots.items():
+        relpath = landing / f"krx/index_constituents/BATTERY10/{day.isoformat()}.json"
+        relpath.parent.mkdir(parents=True, exist_ok=True)
+        body = {"output": listed, "CURRENT_DATETIME": "2026.01.25 PM 08:30:43"}
+        relpath.write_text(json.dumps(body, ensure_ascii=False), encoding="utf-8")
+    built = build_warehouse(tmp_path, landing)
+    first = {r["ISU_SRT_CD"] for r in snapshots[D(2021, 1, 26)]}
+    second = {r["ISU_SRT_CD"] for r in snapshots[D(2021, 1, 28)]}
+    expected = sorted(
+        [(t, D(2021, 1, 26), D(2021, 1, 28)) for t in first - second]
+        + [(t, D(2021, 1, 26), None) for t in first & second]
+        + [(t, D(2021, 1, 28), None) for t in second - first]
+    )
+    got = rows(
+        built.db,
+        "select ticker, valid_from, valid_to from marts.dim_security_sectors "
+        "where classification = 'theme' and sector = 'BATTERY10' order by all",
+    )
+    assert got == expected
+    balances = {
+        r["ISU_CD"]: r for r in records(REAL_LANDING / "krx/short_balance/KOSPI/2021-01-27.json")
+    }
+    in_theme = [balances[t] for t in first if t in balances]
+    assert rows(
+        built.db,
+        "select tickers, total_balance_krw, market_cap_krw from marts.sector_short_balances "
+        "where trade_date = '2021-01-27' and classification = 'theme' and sector = 'BATTERY10'",
+    ) == [
+        (
+            len(in_theme),
+            sum(krx_int(r["BAL_AMT"]) for r in in_theme),
+            sum(krx_int(r["MKTCAP"]) for r in in_theme),
+        )
+    ]
+    assert rows(built.db, "select count(*) from marts.dim_index_memberships") == [(0,)]
 
 
 @pytest.mark.parametrize(

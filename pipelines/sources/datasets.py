@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import PurePosixPath
@@ -121,6 +121,8 @@ class Dataset:
 MARKETS = ("KOSPI", "KOSDAQ")
 INDICES = ("KOSPI", "KOSPI200", "KOSDAQ", "KOSDAQ150")
 CONSTITUENT_INDICES = ("KOSPI200", "KOSDAQ150")
+#: Theme and sector indices whose constituents give a ticker's themes.
+THEME_INDICES = ("BATTERY10", "BIO10", "GAME10", "INTERNET10", "SEMI15", "KRXSEMI", "KRXHEALTH")
 
 #: KRX index request codes (``indIdx``, ``indIdx2``).
 INDEX_CODES = {
@@ -128,6 +130,13 @@ INDEX_CODES = {
     "KOSPI200": ("1", "028"),
     "KOSDAQ": ("2", "001"),
     "KOSDAQ150": ("2", "203"),
+    "BATTERY10": ("5", "412"),  # KRX 2차전지 TOP 10
+    "BIO10": ("5", "413"),  # KRX 바이오 TOP 10
+    "GAME10": ("5", "415"),  # KRX 게임 TOP 10
+    "INTERNET10": ("5", "414"),  # KRX 인터넷 TOP 10
+    "SEMI15": ("5", "422"),  # KRX 반도체 Top 15
+    "KRXSEMI": ("5", "044"),  # KRX 반도체
+    "KRXHEALTH": ("5", "045"),  # KRX 헬스케어
 }
 
 
@@ -279,6 +288,17 @@ INDEX_CONSTITUENTS = Dataset(
     request={"bld": "dbms/MDC/STAT/standard/MDCSTAT00601", "date_param": "trdDd"},
     segment_params=_index_params(CONSTITUENT_INDICES),
     required_every_period=False,  # snapshots are taken when membership may change
+)
+
+#: The same screen for the theme indices, beside KOSPI 200 and KOSDAQ 150 in the landing folder
+#: but in a table of its own: themes are sectors, not the indices short-sale rules refer to.
+THEME_CONSTITUENTS = replace(
+    INDEX_CONSTITUENTS,
+    name="theme_constituents",
+    segments=THEME_INDICES,
+    description="Theme-index constituents on one session (KRX screen 11006, theme and KRX "
+    "sector indices); no weights.",
+    segment_params=_index_params(THEME_INDICES),
 )
 
 SECURITIES = Dataset(
@@ -502,6 +522,7 @@ DATASETS: dict[str, Dataset] = {
         INDEX_CONSTITUENTS,
         SECURITIES,
         USDKRW,
+        THEME_CONSTITUENTS,
         STOCK_OHLCV,
         FOREIGN_HOLDINGS,
         SECTORS,
@@ -580,9 +601,12 @@ def parse_landing_path(relpath: str) -> LandingFile:
             )
         segment = rest[0] if dataset.segments else None
         if dataset.segments and segment not in dataset.segments:
+            siblings = [d for d in DATASETS.values() if d.folder == dataset.folder]
+            if any(segment in d.segments for d in siblings):
+                continue  # another dataset of the same folder
+            segments = [seg for d in siblings for seg in d.segments]
             raise PathError(
-                f"{relpath}: unknown folder {segment!r} (expected one of "
-                f"{', '.join(dataset.segments)})"
+                f"{relpath}: unknown folder {segment!r} (expected one of {', '.join(segments)})"
             )
         match = _STEM[dataset.period].match(stem)
         if not match:

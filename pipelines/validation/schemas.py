@@ -110,6 +110,7 @@ _NON_NEGATIVE = {
     ),
     "index_ohlcv": ("acc_trdvol", "acc_trdval", "mktcap"),
     "index_constituents": ("tdd_clsprc", "mktcap"),
+    "theme_constituents": ("tdd_clsprc", "mktcap"),
     "securities": ("list_shrs",),
     "usdkrw": (),
     "stock_ohlcv": (
@@ -201,6 +202,7 @@ _ROW_RULES: dict[str, list[tuple[pl.Expr, str]]] = {
         ),
     ],
     "index_constituents": [],
+    "theme_constituents": [],
     "securities": [],
     "stock_ohlcv": [
         (pl.col("tdd_clsprc") > 0, "non_positive: TDD_CLSPRC must be above 0"),

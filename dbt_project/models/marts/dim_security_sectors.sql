@@ -1,69 +1,104 @@
--- The KRX industry of each ticker as intervals built from classification snapshots (gaps and
--- islands over each market's ordered snapshot dates, as dim_index_memberships does for index
--- constituents): a new row where a snapshot shows another industry (KRX renames included).
+-- The sectors of each ticker as intervals built from snapshots, by gaps and islands over the
+-- ordered snapshot dates of each scope (as dim_index_memberships does for index constituents):
+-- the KRX industry per market (a new row where a snapshot shows another industry, KRX renames
+-- included) and membership per theme index.
 with
 
 industries as (
 
     select distinct
+        'krx_industry' as classification,
+        market as scope,
         market,
         snapshot_date,
         ticker,
-        industry
+        industry as sector
     from {{ ref('stg_krx__sectors') }}
+
+),
+
+themes as (
+
+    select distinct
+        'theme' as classification,
+        index_code as scope,
+        cast(null as varchar) as market,
+        snapshot_date,
+        ticker,
+        index_code as sector
+    from {{ ref('stg_krx__theme_constituents') }}
+
+),
+
+observations as (
+
+    select * from industries
+    union all
+    select * from themes
 
 ),
 
 snapshot_dates as (
 
     select distinct
-        market,
+        classification,
+        scope,
         snapshot_date
-    from industries
+    from observations
 
 ),
 
 snapshots as (
 
     select
-        market,
+        classification,
+        scope,
         snapshot_date,
         row_number() over by_snapshot as snapshot_number,
         lead(snapshot_date) over by_snapshot as next_snapshot_date
     from snapshot_dates
-    window by_snapshot as (partition by market order by snapshot_date)
+    window by_snapshot as (partition by classification, scope order by snapshot_date)
 
 ),
 
 islands as (
 
     select
-        industries.market,
-        industries.ticker,
-        industries.industry,
-        industries.snapshot_date,
+        observations.classification,
+        observations.scope,
+        observations.market,
+        observations.ticker,
+        observations.sector,
+        observations.snapshot_date,
         snapshots.snapshot_number - row_number() over (
-            partition by industries.market, industries.ticker, industries.industry
-            order by industries.snapshot_date
+            partition by
+                observations.classification,
+                observations.scope,
+                observations.ticker,
+                observations.sector
+            order by observations.snapshot_date
         ) as island
-    from industries
+    from observations
     inner join snapshots
         on
-            industries.market = snapshots.market
-            and industries.snapshot_date = snapshots.snapshot_date
+            observations.classification = snapshots.classification
+            and observations.scope = snapshots.scope
+            and observations.snapshot_date = snapshots.snapshot_date
 
 ),
 
 intervals as (
 
     select
+        classification,
+        scope,
         market,
         ticker,
-        industry,
+        sector,
         min(snapshot_date) as valid_from,
         max(snapshot_date) as last_seen_on
     from islands
-    group by market, ticker, industry, island
+    group by classification, scope, market, ticker, sector, island
 
 ),
 
@@ -71,8 +106,8 @@ final as (
 
     select
         intervals.ticker,
-        'krx_industry' as classification,
-        intervals.industry as sector,
+        intervals.classification,
+        intervals.sector,
         intervals.market,
         intervals.valid_from,
         snapshots.next_snapshot_date as valid_to,
@@ -81,7 +116,8 @@ final as (
     from intervals
     inner join snapshots
         on
-            intervals.market = snapshots.market
+            intervals.classification = snapshots.classification
+            and intervals.scope = snapshots.scope
             and intervals.last_seen_on = snapshots.snapshot_date
 
 )

@@ -42,7 +42,7 @@ in_sector as (
     inner join sectors
         on
             balances.ticker = sectors.ticker
-            and balances.market = sectors.market
+            and (sectors.market is null or balances.market = sectors.market)
             and balances.trade_date >= sectors.valid_from
             and (sectors.valid_to is null or balances.trade_date < sectors.valid_to)
     left join trades
