@@ -124,6 +124,9 @@ CONSTITUENT_INDICES = ("KOSPI200", "KOSDAQ150")
 #: Theme and sector indices whose constituents give a ticker's themes.
 THEME_INDICES = ("BATTERY10", "BIO10", "GAME10", "INTERNET10", "SEMI15", "KRXSEMI", "KRXHEALTH")
 
+#: KRX market request codes (``mktId``) of the market folders.
+MARKET_IDS = {"KOSPI": {"mktId": "STK"}, "KOSDAQ": {"mktId": "KSQ"}}
+
 #: KRX index request codes (``indIdx``, ``indIdx2``).
 INDEX_CODES = {
     "KOSPI": ("1", "001"),
@@ -233,7 +236,7 @@ SHORT_TRADING = Dataset(
         "date_param": "trdDd",
         "inqCond": "STMFRTSCIFDRFS",
     },
-    segment_params={"KOSPI": {"mktId": "STK"}, "KOSDAQ": {"mktId": "KSQ"}},
+    segment_params=MARKET_IDS,
 )
 
 INDEX_OHLCV = Dataset(
@@ -396,7 +399,7 @@ STOCK_OHLCV = Dataset(
     description="Prices, volume, value and market cap by ticker for one session (KRX screen "
     "12001).",
     request={"bld": "dbms/MDC/STAT/standard/MDCSTAT01501", "date_param": "trdDd"},
-    segment_params={"KOSPI": {"mktId": "STK"}, "KOSDAQ": {"mktId": "KSQ"}},
+    segment_params=MARKET_IDS,
     required_every_period=False,  # until the sample landing zone carries it
     holiday_fields=(
         "TDD_CLSPRC",
@@ -441,7 +444,7 @@ FOREIGN_HOLDINGS = Dataset(
         "searchType": "1",
         "isuLmtRto": "0",
     },
-    segment_params={"KOSPI": {"mktId": "STK"}, "KOSDAQ": {"mktId": "KSQ"}},
+    segment_params=MARKET_IDS,
     required_every_period=False,  # until the sample landing zone carries it
 )
 
@@ -469,7 +472,7 @@ SECTORS = Dataset(
     description="KRX industry by ticker on one session (KRX screen 12025). Format unverified: "
     "no response was recorded, the fields come from public client code and are read strictly.",
     request={"bld": "dbms/MDC/STAT/standard/MDCSTAT03901", "date_param": "trdDd"},
-    segment_params={"KOSPI": {"mktId": "STK"}, "KOSDAQ": {"mktId": "KSQ"}},
+    segment_params=MARKET_IDS,
     required_every_period=False,  # snapshots, taken when the classification may change
 )
 
