@@ -14,6 +14,8 @@ import duckdb
 import pytest
 
 from pipelines.raw.load import load_files
+from pipelines.sources.datasets import PathError, parse_landing_path
+from pipelines.sources.landing import discover
 from tests.helpers import REAL_LANDING, krx_int, records
 from tests.section9 import FORMATS, build_warehouse, data_requests_after_login, fetch_recorded
 from tests.test_dbt_models import rows
@@ -227,3 +229,22 @@ def test_the_fetcher_asks_each_market_s_classification(
         }
         for market in ("STK", "KSQ")
     ]
+
+
+def test_datasets_sharing_a_folder_are_told_apart_by_their_segment(tmp_path):
+    paths = [
+        "krx/index_constituents/KOSPI200/2021-01-29.json",
+        "krx/index_constituents/BATTERY10/2021-01-29.json",
+        "krx/index_constituents/NOTANINDEX/2021-01-29.json",
+    ]
+    for relpath in paths:
+        (tmp_path / relpath).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relpath).write_bytes(b"{}")
+    assert parse_landing_path(paths[1]).dataset.table == "krx_theme_constituents"
+    assert parse_landing_path(paths[0]).dataset.table == "krx_index_constituents"
+    with pytest.raises(PathError, match=r"'NOTANINDEX'.*KOSPI200.*BATTERY10"):
+        parse_landing_path(paths[2])
+    # each raw asset discovers its own files, and both the one whose folder is unknown
+    assert discover(tmp_path, ["index_constituents"]) == sorted([paths[0], paths[2]])
+    assert discover(tmp_path, ["theme_constituents"]) == sorted([paths[1], paths[2]])
+    assert discover(tmp_path) == sorted(paths)
