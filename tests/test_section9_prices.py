@@ -23,7 +23,13 @@ from tests.test_fetch import REAL, Answer, credentials, fake, reasons, run  # no
 
 PRICES = "krx/stock_ohlcv/KOSPI/2021-01-22.json"
 HOLIDAY = FORMATS / "MDCSTAT01501_holiday_ALL_2021-01-03.json"
-SECTION9_MARTS = ("fct_stock_prices", "fct_foreign_holdings", "fct_short_trades_by_investor")
+SECTION9_MARTS = (
+    "fct_stock_prices",
+    "fct_foreign_holdings",
+    "fct_short_trades_by_investor",
+    "dim_security_sectors",
+    "sector_short_balances",
+)
 
 
 def test_the_real_price_file_loads_with_the_json_figures(tmp_path):
@@ -117,7 +123,7 @@ def test_a_build_without_the_section9_files_has_empty_marts(tmp_path):
         "not_null_fct_market_short_balances_usdkrw"
     ]
     counts = [rows(built.db, f"select count(*) from marts.{m}")[0][0] for m in SECTION9_MARTS]
-    assert counts == [0, 0, 0]
+    assert counts == [0] * len(SECTION9_MARTS)
 
 
 def test_the_fetcher_asks_for_each_market_s_prices_after_logging_in(
