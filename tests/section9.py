@@ -44,11 +44,18 @@ def build_warehouse(base: Path, landing: Path) -> Warehouse:
     return Warehouse(db, target, run_dbt(db, target, build_dbt_command(None)))
 
 
+_BUILT: dict[Path, Warehouse] = {}  # per test session (its base temporary folder)
+
+
 @pytest.fixture(scope="module")
 def warehouse(tmp_path_factory) -> Warehouse:
-    """The section-9 landing zone loaded and built, once per test module that imports it."""
-    base = tmp_path_factory.mktemp("section9")
-    return build_warehouse(base, section9_landing(base / "landing"))
+    """The section-9 landing zone loaded and built once per test session, for the modules that
+    import this fixture (they only read it)."""
+    session = tmp_path_factory.getbasetemp()
+    if session not in _BUILT:
+        base = tmp_path_factory.mktemp("section9")
+        _BUILT[session] = build_warehouse(base, section9_landing(base / "landing"))
+    return _BUILT[session]
 
 
 def fetch_recorded(fake, root: Path, monkeypatch, dataset: str, days: tuple, recorded: dict):

@@ -26,25 +26,25 @@ D = dt.date
 #: 2024-07-02 and back on 2024-12-09, one listed from 2024-07-01, one moved and moved back.
 SNAPSHOTS = {
     D(2024, 6, 28): {
-        "000010": "서비스업",
-        "000020": "유통업",
-        "000030": "철강금속",
-        "000050": "기계",
+        "ZZ0010": "서비스업",
+        "ZZ0020": "유통업",
+        "ZZ0030": "철강금속",
+        "ZZ0050": "기계",
     },
     D(2024, 7, 1): {
-        "000010": "일반서비스",
-        "000020": "유통",
-        "000030": "금속",
-        "000040": "제약",
-        "000050": "전기전자",
+        "ZZ0010": "일반서비스",
+        "ZZ0020": "유통",
+        "ZZ0030": "금속",
+        "ZZ0040": "제약",
+        "ZZ0050": "전기전자",
     },
-    D(2024, 7, 2): {"000010": "일반서비스", "000030": "금속", "000040": "제약", "000050": "기계"},
+    D(2024, 7, 2): {"ZZ0010": "일반서비스", "ZZ0030": "금속", "ZZ0040": "제약", "ZZ0050": "기계"},
     D(2024, 12, 9): {
-        "000010": "일반서비스",
-        "000020": "유통",
-        "000030": "금속",
-        "000040": "제약",
-        "000050": "기계",
+        "ZZ0010": "일반서비스",
+        "ZZ0020": "유통",
+        "ZZ0030": "금속",
+        "ZZ0040": "제약",
+        "ZZ0050": "기계",
     },
 }
 
@@ -86,40 +86,63 @@ def _intervals() -> list[tuple]:
     return sorted(found)
 
 
-def test_snapshots_become_sector_intervals_with_the_renames(tmp_path):
-    landing = tmp_path / "landing"
-    for day, industries in SNAPSHOTS.items():
-        _write(landing, day, [_record(t, s) for t, s in industries.items()])
-    built = build_warehouse(tmp_path, landing)
-    assert built.build.returncode == 0, built.build.output[-3000:]
-    got = rows(
-        built.db,
-        "select ticker, sector, valid_from, valid_to from marts.dim_security_sectors "
-        "where classification = 'krx_industry' and market = 'KOSPI' order by all",
-    )
-    assert got == _intervals()
-    assert ("000020", "유통", D(2024, 7, 1), D(2024, 7, 2)) in got  # gone for one snapshot
-    assert [g for g in got if g[0] == "000050" and g[1] == "기계"] == [
-        ("000050", "기계", D(2024, 6, 28), D(2024, 7, 1)),
-        ("000050", "기계", D(2024, 7, 2), None),
-    ]
-
-
 def _sector(ticker: str, version: int) -> str:
     return f"업종{(int(ticker[-3:], 36) + version) % 7}"
 
 
-def test_sector_balances_follow_the_snapshot_in_force(tmp_path):
-    """The real 2021-01-27 balance file with sectors from a snapshot of 2021-01-26, and a later
-    one (2021-01-28, every ticker elsewhere) that must not count for that session."""
-    landing = tmp_path / "landing"
+BALANCES = "krx/short_balance/KOSPI/2021-01-27.json"
+#: Snapshots of a theme index in the real MDCSTAT00601 format (records of the recorded KOSPI
+#: answer).
+THEME_MEMBERS = records(FORMATS / "MDCSTAT00601_KOSPI_all_2021-01-29.json")
+THEME_SNAPSHOTS = {D(2021, 1, 26): THEME_MEMBERS[:10], D(2021, 1, 28): THEME_MEMBERS[5:15]}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """The real landing fixtures plus: the industry snapshots of SNAPSHOTS (tickers that do not
+    exist); the real 2021-01-27 balance tickers in industries of a snapshot of 2021-01-26 and,
+    every ticker elsewhere, of 2021-01-28; and two snapshots of the BATTERY10 theme."""
+    base = tmp_path_factory.mktemp("section9_sectors")
+    landing = base / "landing"
     shutil.copytree(REAL_LANDING, landing)
-    balances = records(REAL_LANDING / "krx/short_balance/KOSPI/2021-01-27.json")
+    for day, industries in SNAPSHOTS.items():
+        _write(landing, day, [_record(t, s) for t, s in industries.items()])
+    balances = records(REAL_LANDING / BALANCES)
     for day, version in ((D(2021, 1, 26), 0), (D(2021, 1, 28), 1)):
         _write(
             landing, day, [_record(r["ISU_CD"], _sector(r["ISU_CD"], version)) for r in balances]
         )
-    built = build_warehouse(tmp_path, landing)
+    for day, listed in THEME_SNAPSHOTS.items():
+        path = landing / f"krx/index_constituents/BATTERY10/{day.isoformat()}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        body = {"output": listed, "CURRENT_DATETIME": "2026.01.25 PM 08:30:43"}
+        path.write_text(json.dumps(body, ensure_ascii=False), encoding="utf-8")
+    warehouse = build_warehouse(base, landing)
+    # the real fixtures have no ECOS file: that is the one failure
+    assert [f.split(".")[2] for f in warehouse.build.failures()] == [
+        "not_null_fct_market_short_balances_usdkrw"
+    ]
+    return warehouse
+
+
+def test_snapshots_become_sector_intervals_with_the_renames(built):
+    got = rows(
+        built.db,
+        "select ticker, sector, valid_from, valid_to from marts.dim_security_sectors "
+        "where classification = 'krx_industry' and market = 'KOSPI' "
+        "and ticker like 'ZZ%' order by all",
+    )
+    assert got == _intervals()
+    assert ("ZZ0020", "유통", D(2024, 7, 1), D(2024, 7, 2)) in got  # gone for one snapshot
+    assert [g for g in got if g[0] == "ZZ0050" and g[1] == "기계"] == [
+        ("ZZ0050", "기계", D(2024, 6, 28), D(2024, 7, 1)),
+        ("ZZ0050", "기계", D(2024, 7, 2), None),
+    ]
+
+
+def test_sector_balances_follow_the_snapshot_in_force(built):
+    """2021-01-27 counts in the sectors of the 2021-01-26 snapshot, not of 2021-01-28."""
+    balances = records(REAL_LANDING / BALANCES)
     expected = defaultdict(lambda: [0, 0, 0, 0, 0.0])
     for r in balances:
         e = expected[_sector(r["ISU_CD"], 0)]
@@ -144,20 +167,10 @@ def test_sector_balances_follow_the_snapshot_in_force(tmp_path):
         assert short_share is None  # no trading file for 2021-01-27
 
 
-def test_theme_memberships_are_sectors_not_index_memberships(tmp_path):
-    """Snapshots of a theme index in the real MDCSTAT00601 format (records of the recorded KOSPI
-    answer): membership intervals in dim_security_sectors, balances per theme, and nothing in
+def test_theme_memberships_are_sectors_not_index_memberships(built):
+    """Theme membership intervals in dim_security_sectors, balances per theme, and nothing in
     dim_index_memberships, which holds KOSPI 200 and KOSDAQ 150 only."""
-    members = records(FORMATS / "MDCSTAT00601_KOSPI_all_2021-01-29.json")
-    snapshots = {D(2021, 1, 26): members[:10], D(2021, 1, 28): members[5:15]}
-    landing = tmp_path / "landing"
-    shutil.copytree(REAL_LANDING, landing)
-    for day, listed in snapshots.items():
-        relpath = landing / f"krx/index_constituents/BATTERY10/{day.isoformat()}.json"
-        relpath.parent.mkdir(parents=True, exist_ok=True)
-        body = {"output": listed, "CURRENT_DATETIME": "2026.01.25 PM 08:30:43"}
-        relpath.write_text(json.dumps(body, ensure_ascii=False), encoding="utf-8")
-    built = build_warehouse(tmp_path, landing)
+    snapshots = THEME_SNAPSHOTS
     first = {r["ISU_SRT_CD"] for r in snapshots[D(2021, 1, 26)]}
     second = {r["ISU_SRT_CD"] for r in snapshots[D(2021, 1, 28)]}
     expected = sorted(
@@ -171,9 +184,7 @@ def test_theme_memberships_are_sectors_not_index_memberships(tmp_path):
         "where classification = 'theme' and sector = 'BATTERY10' order by all",
     )
     assert got == expected
-    balances = {
-        r["ISU_CD"]: r for r in records(REAL_LANDING / "krx/short_balance/KOSPI/2021-01-27.json")
-    }
+    balances = {r["ISU_CD"]: r for r in records(REAL_LANDING / BALANCES)}
     in_theme = [balances[t] for t in first if t in balances]
     assert rows(
         built.db,
@@ -199,7 +210,7 @@ def test_theme_memberships_are_sectors_not_index_memberships(tmp_path):
     ids=["unknown-field", "missing-field", "no-industry"],
 )
 def test_the_unverified_format_is_read_strictly(change, rule, column, tmp_path):
-    records = [_record("000010", "서비스업"), _record("000020", "유통업")]
+    records = [_record("ZZ0010", "서비스업"), _record("ZZ0020", "유통업")]
     change(records[1])
     relpath = _write(tmp_path / "landing", D(2024, 6, 28), records)
     with duckdb.connect(str(tmp_path / "krx.duckdb")) as con:
