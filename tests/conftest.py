@@ -18,6 +18,7 @@ from __future__ import annotations
 import pytest
 
 from pipelines.defs.assets.dbt import build_dbt_command
+from tests.fake_sources import credentials, fake  # noqa: F401  (fixtures for every module)
 from tests.helpers import (
     EXPORT_SAMPLE_END,
     EXPORT_SAMPLE_START,
@@ -28,6 +29,7 @@ from tests.helpers import (
     load_raw,
     run_dbt,
 )
+from tests.section9 import build_warehouse, section9_landing
 
 
 def _build_sample(tmp_path_factory, name: str, start, end) -> tuple[Warehouse, object]:
@@ -61,3 +63,10 @@ def sample(tmp_path_factory) -> tuple[Warehouse, object]:
 def export_sample(tmp_path_factory) -> tuple[Warehouse, object]:
     """The three-month sample of the export and summary tests: (warehouse, truth)."""
     return _build_sample(tmp_path_factory, "export_sample", EXPORT_SAMPLE_START, EXPORT_SAMPLE_END)
+
+
+@pytest.fixture(scope="session")
+def section9(tmp_path_factory) -> Warehouse:
+    """The real fixtures plus the recorded investor-type file (``tests.section9``), built."""
+    base = tmp_path_factory.mktemp("section9")
+    return build_warehouse(base, section9_landing(base / "landing"))

@@ -81,6 +81,10 @@ def test_dbt_assets_split_into_three_acyclic_ops():
         "marts/short_eligibility_daily",
         "marts/top_short_balances",
         "marts/short_squeeze_watch",
+        "marts/fct_stock_prices",
+        "marts/fct_foreign_holdings",
+        "marts/fct_short_trades_by_investor",
+        "marts/sector_short_balances",
         "intermediate/int_market_daily_totals",
         "intermediate/int_security_daily_observations",
     }

@@ -9,7 +9,7 @@ The file is either rejected with a rule that names the file, or every row it wou
 what ``_independent_rows`` below (stdlib json and regular expressions, nothing of the project's
 reader or coercion) reads from the same bytes.
 
-``KRX_FUZZ_EXAMPLES`` sets the cases per dataset (default 400); the run is derandomized, so CI
+``KRX_FUZZ_EXAMPLES`` sets the cases per dataset (default 250); the run is derandomized, so CI
 tries the same cases every time and a failure prints the example that replays it.
 """
 
@@ -34,7 +34,7 @@ from pipelines.raw.batch import Screen, prepare_batch
 from pipelines.sources.datasets import DATASETS, Dataset, Kind
 from tests.helpers import REAL_ROOT
 
-EXAMPLES = int(os.environ.get("KRX_FUZZ_EXAMPLES", "400"))
+EXAMPLES = int(os.environ.get("KRX_FUZZ_EXAMPLES", "250"))
 ROWS_KEPT = 20  # records kept from each fixture: the rules, not the size, are under test
 
 ECOS_ROWS = [
@@ -68,7 +68,27 @@ FIXTURES: dict[str, tuple[str, str | None]] = {
     ),
     "securities": ("krx/securities/2026-01-25.json", None),
     "usdkrw": ("ecos/usdkrw/2021.json", "ecos"),
+    "theme_constituents": (
+        "krx/index_constituents/BATTERY10/2021-01-29.json",
+        "formats/MDCSTAT00601_KOSPI_all_2021-01-29.json",
+    ),
+    "stock_ohlcv": ("krx/stock_ohlcv/KOSPI/2021-01-22.json", None),
+    "foreign_holdings": ("krx/foreign_holdings/KOSPI/2021-01-18.json", None),
+    "sectors": ("krx/sectors/KOSPI/2021-01-22.json", "sectors"),
+    "short_investor_value": (
+        "krx/short_investor_value/KOSPI/2020.json",
+        "formats/MDCSTAT30301_value_KOSPI_2020-01-06_2020-01-10.json",
+    ),
+    # no volume answer was recorded: the value answer has the same fields
+    "short_investor_volume": (
+        "krx/short_investor_volume/KOSPI/2020.json",
+        "formats/MDCSTAT30301_value_KOSPI_2020-01-06_2020-01-10.json",
+    ),
 }
+#: MDCSTAT03901 was never recorded: its documented fields, filled from the real price answer
+#: of the same tickers with invented industry names.
+SECTOR_FIELDS = ("ISU_SRT_CD", "ISU_ABBRV", "TDD_CLSPRC", "CMPPREVDD_PRC", "FLUC_RT", "MKTCAP")
+INDUSTRIES = ("전기·전자", "제약", "서비스업", "화학")
 
 
 def _base_body(name: str) -> dict:
@@ -76,6 +96,20 @@ def _base_body(name: str) -> dict:
     if source == "ecos":
         rows = [dict(row) for row in ECOS_ROWS]
         return {"StatisticSearch": {"list_total_count": len(rows), "row": rows}}
+    if source == "sectors":
+        prices = json.loads(
+            (REAL_ROOT / "landing" / FIXTURES["stock_ohlcv"][0]).read_text(encoding="utf-8")
+        )["OutBlock_1"][:ROWS_KEPT]
+        rows = [
+            {
+                **{f: price[f] for f in SECTOR_FIELDS},
+                "MKT_TP_NM": "KOSPI",
+                "IDX_IND_NM": INDUSTRIES[i % len(INDUSTRIES)],
+                "FLUC_TP_CD": price["FLUC_TP_CD"],
+            }
+            for i, price in enumerate(prices)
+        ]
+        return {"block1": rows, "CURRENT_DATETIME": "2021.01.22 PM 08:30:43"}
     path = REAL_ROOT / (source or f"landing/{relpath}")
     body = json.loads(path.read_text(encoding="utf-8"))
     key = DATASETS[name].list_key

@@ -10,11 +10,13 @@ import logging
 import time
 from typing import Any
 
+import polars as pl
 import requests
 
 from pipelines import settings
 from pipelines.fetch import AuthError, FetchFileError, Http, Politeness, json_records
 from pipelines.fetch.plan import FileRequest
+from pipelines.sources.reader import is_holiday_answer
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +77,12 @@ class KrxClient:
                 raise AuthError("KRX answered LOGOUT again right after a successful login")
         if response.status_code != 200:
             raise FetchFileError(f"HTTP {response.status_code} from KRX")
-        json_records(response.content, item.dataset.list_key)
+        records = json_records(response.content, item.dataset.list_key)
+        if _holiday_answer(item, records):
+            raise FetchFileError(
+                f"every record has '-' in {', '.join(item.dataset.holiday_fields)}: KRX answered "
+                "as for a non-session (a closure the calendar does not know?)"
+            )
         return response.content
 
     def login(self) -> None:
@@ -148,6 +155,15 @@ class KrxClient:
                 "X-Requested-With": "XMLHttpRequest",
             },
         )
+
+
+def _holiday_answer(item: FileRequest, records: list) -> bool:
+    fields = item.dataset.holiday_fields
+    if not fields or not all(isinstance(r, dict) for r in records):
+        return False
+    columns = {f: [v if isinstance(v := r.get(f), str) else None for r in records] for f in fields}
+    frame = pl.DataFrame(columns, schema={f: pl.Utf8 for f in fields})
+    return is_holiday_answer(item.dataset, frame)
 
 
 def _is_logout(response: requests.Response) -> bool:

@@ -16,7 +16,13 @@ import pyarrow as pa
 from pipelines.calendar import Window, is_session
 from pipelines.raw.tables import columns
 from pipelines.sources.datasets import LINEAGE_COLUMNS, Dataset, Period
-from pipelines.sources.reader import Failure, FileRejected, RawFile, read_changed
+from pipelines.sources.reader import (
+    Failure,
+    FileRejected,
+    RawFile,
+    is_holiday_answer,
+    read_changed,
+)
 from pipelines.validation.validate import validate_batch
 
 
@@ -53,16 +59,25 @@ def _file_checks(raw: RawFile, window: Window | None) -> list[Failure]:
                 "(a holiday answer or a failed request)",
             )
         )
+    elif is_holiday_answer(raw.dataset, raw.frame):
+        failures.append(
+            Failure(
+                None,
+                None,
+                f"holiday_answer: every record has '-' in {', '.join(raw.dataset.holiday_fields)} "
+                "(KRX's answer for a non-session, not data)",
+            )
+        )
     return failures
 
 
 def _market_folder_check(raw: RawFile, markets: dict[str, str]) -> list[Failure]:
     """A daily file whose tickers the master mostly places in the other market sits in the
     wrong market folder (skipped while no master snapshot is loaded)."""
-    column = raw.dataset.segment_column
-    if column != "market" or not markets or raw.frame.height == 0:
+    ticker = raw.dataset.ticker_field
+    if raw.dataset.segment_column != "market" or not ticker or not markets or not raw.frame.height:
         return []
-    tickers = raw.frame.get_column("ISU_CD").to_list()
+    tickers = raw.frame.get_column(ticker).to_list()
     known = [markets[t] for t in tickers if t in markets]
     elsewhere = sum(1 for m in known if m != raw.landing.segment)
     if known and elsewhere * 2 > len(known):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import PurePosixPath
@@ -30,6 +30,9 @@ class Kind(StrEnum):
     FLOAT = "float"  # decimal with thousands separators
     DATE = "date"  # YYYY/MM/DD (KRX) or YYYYMMDD (ECOS); CSV also YYYY-MM-DD
 
+
+#: How KRX and ECOS write a missing value.
+MISSING = ("-", "")
 
 #: DuckDB column type per kind.
 DUCKDB_TYPES = {
@@ -84,6 +87,12 @@ class Dataset:
     ignored_fields: tuple[str, ...] = ()  # fields the source sends that are not loaded
     required_every_period: bool = True  # the completeness check expects a file per period
     publication_lag_sessions: int = 0  # sessions after the period before the source has it
+    #: Fields a non-session answer fills with "-" for every record (KRX MDCSTAT01501 lists
+    #: every ticker on a holiday): such a file is a holiday answer, like an empty list.
+    holiday_fields: tuple[str, ...] = ()
+    #: Source field -> request parameter whose value every record repeats (``MKT_ID`` holds the
+    #: ``mktId`` asked for): a record with another value answers another request.
+    echo_fields: dict[str, str] = field(default_factory=dict)
 
     @property
     def table(self) -> str:
@@ -93,6 +102,11 @@ class Dataset:
     @property
     def field_by_source(self) -> dict[str, Field]:
         return {f.source: f for f in self.fields}
+
+    @property
+    def ticker_field(self) -> str | None:
+        """The source field holding the ticker (6-character short code), if any."""
+        return next((f.source for f in self.fields if f.kind is Kind.TICKER), None)
 
     @property
     def identity_columns(self) -> tuple[tuple[str, str], ...]:
@@ -108,6 +122,11 @@ class Dataset:
 MARKETS = ("KOSPI", "KOSDAQ")
 INDICES = ("KOSPI", "KOSPI200", "KOSDAQ", "KOSDAQ150")
 CONSTITUENT_INDICES = ("KOSPI200", "KOSDAQ150")
+#: Theme and sector indices whose constituents give a ticker's themes.
+THEME_INDICES = ("BATTERY10", "BIO10", "GAME10", "INTERNET10", "SEMI15", "KRXSEMI", "KRXHEALTH")
+
+#: KRX market request codes (``mktId``) of the market folders.
+MARKET_IDS = {"KOSPI": {"mktId": "STK"}, "KOSDAQ": {"mktId": "KSQ"}}
 
 #: KRX index request codes (``indIdx``, ``indIdx2``).
 INDEX_CODES = {
@@ -115,6 +134,13 @@ INDEX_CODES = {
     "KOSPI200": ("1", "028"),
     "KOSDAQ": ("2", "001"),
     "KOSDAQ150": ("2", "203"),
+    "BATTERY10": ("5", "412"),  # KRX 2차전지 TOP 10
+    "BIO10": ("5", "413"),  # KRX 바이오 TOP 10
+    "GAME10": ("5", "415"),  # KRX 게임 TOP 10
+    "INTERNET10": ("5", "414"),  # KRX 인터넷 TOP 10
+    "SEMI15": ("5", "422"),  # KRX 반도체 Top 15
+    "KRXSEMI": ("5", "044"),  # KRX 반도체
+    "KRXHEALTH": ("5", "045"),  # KRX 헬스케어
 }
 
 
@@ -223,7 +249,7 @@ SHORT_TRADING = Dataset(
         "date_param": "trdDd",
         "inqCond": "STMFRTSCIFDRFS",
     },
-    segment_params={"KOSPI": {"mktId": "STK"}, "KOSDAQ": {"mktId": "KSQ"}},
+    segment_params=MARKET_IDS,
 )
 
 INDEX_OHLCV = Dataset(
@@ -278,6 +304,17 @@ INDEX_CONSTITUENTS = Dataset(
     request={"bld": "dbms/MDC/STAT/standard/MDCSTAT00601", "date_param": "trdDd"},
     segment_params=_index_params(CONSTITUENT_INDICES),
     required_every_period=False,  # snapshots are taken when membership may change
+)
+
+#: The same screen for the theme indices, beside KOSPI 200 and KOSDAQ 150 in the landing folder
+#: but in a table of its own: themes are sectors, not the indices short-sale rules refer to.
+THEME_CONSTITUENTS = replace(
+    INDEX_CONSTITUENTS,
+    name="theme_constituents",
+    segments=THEME_INDICES,
+    description="Theme-index constituents on one session (KRX screen 11006, theme and KRX "
+    "sector indices); no weights.",
+    segment_params=_index_params(THEME_INDICES),
 )
 
 SECURITIES = Dataset(
@@ -343,9 +380,171 @@ USDKRW = Dataset(
     ),
 )
 
+STOCK_OHLCV = Dataset(
+    name="stock_ohlcv",
+    folder="krx/stock_ohlcv",
+    segments=MARKETS,
+    segment_column="market",
+    period=Period.SESSION,
+    list_key=("OutBlock_1",),
+    fields=(
+        F("ISU_SRT_CD", Kind.TICKER),
+        F("ISU_CD", Kind.TEXT),  # ISIN
+        F("ISU_ABBRV", Kind.TEXT),
+        F("MKT_NM", Kind.TEXT),
+        F("SECT_TP_NM", Kind.TEXT, nullable=True),  # KOSDAQ board, not an industry
+        F("TDD_CLSPRC", Kind.INT),
+        F("FLUC_TP_CD", Kind.TEXT, nullable=True),
+        F("CMPPREVDD_PRC", Kind.INT, nullable=True),
+        F("FLUC_RT", Kind.FLOAT, nullable=True),
+        F("TDD_OPNPRC", Kind.INT),  # 0 (like high and low) when the ticker did not trade
+        F("TDD_HGPRC", Kind.INT),
+        F("TDD_LWPRC", Kind.INT),
+        F("ACC_TRDVOL", Kind.INT),
+        F("ACC_TRDVAL", Kind.INT),
+        F("MKTCAP", Kind.INT),
+        F("LIST_SHRS", Kind.INT),
+        F("MKT_ID", Kind.TEXT),
+    ),
+    file_date_column="trade_date",
+    row_date_field=None,
+    grain=("isu_srt_cd",),
+    description="Prices, volume, value and market cap by ticker for one session (KRX screen "
+    "12001).",
+    request={"bld": "dbms/MDC/STAT/standard/MDCSTAT01501", "date_param": "trdDd"},
+    segment_params=MARKET_IDS,
+    required_every_period=False,  # until the sample landing zone carries it
+    holiday_fields=(
+        "TDD_CLSPRC",
+        "TDD_OPNPRC",
+        "TDD_HGPRC",
+        "TDD_LWPRC",
+        "ACC_TRDVOL",
+        "ACC_TRDVAL",
+        "MKTCAP",
+    ),
+    echo_fields={"MKT_ID": "mktId"},
+)
+
+FOREIGN_HOLDINGS = Dataset(
+    name="foreign_holdings",
+    folder="krx/foreign_holdings",
+    segments=MARKETS,
+    segment_column="market",
+    period=Period.SESSION,
+    list_key=("output",),
+    fields=(
+        F("ISU_SRT_CD", Kind.TICKER),
+        F("ISU_ABBRV", Kind.TEXT),
+        F("TDD_CLSPRC", Kind.INT),
+        F("FLUC_TP_CD", Kind.TEXT, nullable=True),
+        F("CMPPREVDD_PRC", Kind.INT, nullable=True),
+        F("FLUC_RT", Kind.FLOAT, nullable=True),
+        F("LIST_SHRS", Kind.INT),
+        F("FORN_HD_QTY", Kind.INT),
+        F("FORN_SHR_RT", Kind.FLOAT),
+        F("FORN_ORD_LMT_QTY", Kind.INT),  # = LIST_SHRS for a ticker without a foreign limit
+        F("FORN_LMT_EXHST_RT", Kind.FLOAT),
+    ),
+    file_date_column="trade_date",
+    row_date_field=None,
+    grain=("isu_srt_cd",),
+    description="Foreign holdings and limits by ticker for one session, every ticker "
+    "(KRX screen 12023, isuLmtRto=0).",
+    request={
+        "bld": "dbms/MDC/STAT/standard/MDCSTAT03701",
+        "date_param": "trdDd",
+        "searchType": "1",
+        "isuLmtRto": "0",
+    },
+    segment_params=MARKET_IDS,
+    required_every_period=False,  # until the sample landing zone carries it
+)
+
+SECTORS = Dataset(
+    name="sectors",
+    folder="krx/sectors",
+    segments=MARKETS,
+    segment_column="market",
+    period=Period.SESSION,
+    list_key=("block1",),
+    fields=(
+        F("ISU_SRT_CD", Kind.TICKER),
+        F("ISU_ABBRV", Kind.TEXT),
+        F("MKT_TP_NM", Kind.TEXT),
+        F("IDX_IND_NM", Kind.TEXT),  # the KRX industry
+        F("TDD_CLSPRC", Kind.INT),
+        F("CMPPREVDD_PRC", Kind.INT, nullable=True),
+        F("FLUC_RT", Kind.FLOAT, nullable=True),
+        F("MKTCAP", Kind.INT),
+        F("FLUC_TP_CD", Kind.TEXT, nullable=True),
+    ),
+    file_date_column="snapshot_date",
+    row_date_field=None,
+    grain=("isu_srt_cd",),
+    description="KRX industry by ticker on one session (KRX screen 12025). Format unverified: "
+    "no response was recorded, the fields come from public client code and are read strictly.",
+    request={"bld": "dbms/MDC/STAT/standard/MDCSTAT03901", "date_param": "trdDd"},
+    segment_params=MARKET_IDS,
+    required_every_period=False,  # snapshots, taken when the classification may change
+)
+
+#: MDCSTAT30301 fields: short trading of one market and session by investor type.
+_INVESTOR_FIELDS = (
+    F("TRD_DD", Kind.DATE),
+    F("STR_CONST_VAL1", Kind.INT),  # institutions
+    F("STR_CONST_VAL2", Kind.INT),  # individuals
+    F("STR_CONST_VAL3", Kind.INT),  # foreigners
+    F("STR_CONST_VAL4", Kind.INT),  # others
+    F("STR_CONST_VAL5", Kind.INT),  # total
+)
+
+
+def _investor_dataset(measure: str, code: str) -> Dataset:
+    """Short trading by investor type, one range request per market and year, for ``measure``
+    (``volume`` or ``value``, KRX's ``inqCondTpCd``)."""
+    return Dataset(
+        name=f"short_investor_{measure}",
+        folder=f"krx/short_investor_{measure}",
+        segments=MARKETS,
+        segment_column="market",
+        period=Period.YEAR,
+        list_key=("OutBlock_1",),
+        fields=_INVESTOR_FIELDS,
+        file_date_column=None,
+        row_date_field="TRD_DD",
+        grain=("trd_dd",),
+        description=f"Short-selling {measure} of one market by investor type per session, one "
+        "range request per market and year (KRX screen 32003).",
+        request={
+            "bld": "dbms/MDC/STAT/srt/MDCSTAT30301",
+            "range_params": "strtDd,endDd",
+            "inqCondTpCd": code,
+        },
+        segment_params={"KOSPI": {"mktTpCd": "1"}, "KOSDAQ": {"mktTpCd": "2"}},
+        required_every_period=False,  # until the sample landing zone carries it
+    )
+
+
+SHORT_INVESTOR_VOLUME = _investor_dataset("volume", "1")
+SHORT_INVESTOR_VALUE = _investor_dataset("value", "2")
+
 DATASETS: dict[str, Dataset] = {
     d.name: d
-    for d in (SHORT_BALANCE, SHORT_TRADING, INDEX_OHLCV, INDEX_CONSTITUENTS, SECURITIES, USDKRW)
+    for d in (
+        SHORT_BALANCE,
+        SHORT_TRADING,
+        INDEX_OHLCV,
+        INDEX_CONSTITUENTS,
+        SECURITIES,
+        USDKRW,
+        THEME_CONSTITUENTS,
+        STOCK_OHLCV,
+        FOREIGN_HOLDINGS,
+        SECTORS,
+        SHORT_INVESTOR_VOLUME,
+        SHORT_INVESTOR_VALUE,
+    )
 }
 
 #: Lineage columns every raw table carries after the typed fields.
@@ -418,9 +617,12 @@ def parse_landing_path(relpath: str) -> LandingFile:
             )
         segment = rest[0] if dataset.segments else None
         if dataset.segments and segment not in dataset.segments:
+            siblings = [d for d in DATASETS.values() if d.folder == dataset.folder]
+            if any(segment in d.segments for d in siblings):
+                continue  # another dataset of the same folder
+            segments = [seg for d in siblings for seg in d.segments]
             raise PathError(
-                f"{relpath}: unknown folder {segment!r} (expected one of "
-                f"{', '.join(dataset.segments)})"
+                f"{relpath}: unknown folder {segment!r} (expected one of {', '.join(segments)})"
             )
         match = _STEM[dataset.period].match(stem)
         if not match:

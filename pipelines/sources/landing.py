@@ -52,8 +52,9 @@ def discover(
     datasets: Iterable[str] | None = None,
     window: Window | None = None,
 ) -> list[str]:
-    """Landing paths (relative, POSIX) under the folders of ``datasets`` (all by default)."""
-    found = []
+    """Landing paths (relative, POSIX) under the folders of ``datasets`` (all by default); in a
+    folder several datasets share, a file whose path names another of them is left to it."""
+    found = set()
     for name in datasets or DATASETS:
         folder = root / DATASETS[name].folder
         if not folder.is_dir():
@@ -62,9 +63,19 @@ def discover(
             if not _is_candidate(path):
                 continue
             relpath = path.relative_to(root).as_posix()
+            if _dataset_of(relpath) not in (name, None):
+                continue
             if window is None or _overlaps(relpath, window):
-                found.append(relpath)
+                found.add(relpath)
     return sorted(found)
+
+
+def _dataset_of(relpath: str) -> str | None:
+    """The dataset a landing path names, None when it does not parse."""
+    try:
+        return parse_landing_path(relpath).dataset.name
+    except PathError:
+        return None
 
 
 def expected_relpaths(dataset: Dataset, window: Window, today: dt.date) -> list[str]:

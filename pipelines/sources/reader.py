@@ -20,7 +20,13 @@ from pathlib import Path
 import orjson
 import polars as pl
 
-from pipelines.sources.datasets import Dataset, LandingFile, PathError, parse_landing_path
+from pipelines.sources.datasets import (
+    MISSING,
+    Dataset,
+    LandingFile,
+    PathError,
+    parse_landing_path,
+)
 
 MAX_RECORDED_FAILURES = 1000
 
@@ -410,3 +416,13 @@ def _fast_frame(dataset: Dataset, records: list) -> pl.DataFrame | None:
     except (TypeError, KeyError, IndexError, ValueError, pl.exceptions.PolarsError):
         return None
     return None if any(frame.null_count().row(0)) else frame
+
+
+def is_holiday_answer(dataset: Dataset, frame: pl.DataFrame) -> bool:
+    """Whether a non-empty frame of source strings is the dataset's non-session answer: every
+    record with "-" (or "") in all of its ``holiday_fields``."""
+    fields = dataset.holiday_fields
+    if not fields or frame.height == 0:
+        return False
+    missing = pl.all_horizontal(pl.col(f).is_in(MISSING).fill_null(False) for f in fields)
+    return bool(frame.select(missing.all()).item())

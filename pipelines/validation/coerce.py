@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from pipelines.sources.datasets import Dataset, Kind
+from pipelines.sources.datasets import MISSING, Dataset, Kind
 
-MISSING = ("-", "")
 # ASCII digits only ([0-9], not the Unicode-wide \d): also about a third faster in polars
 _INT = r"^-?([0-9]{1,3}(,[0-9]{3})+|[0-9]+)$"
 _FLOAT = r"^-?([0-9]{1,3}(,[0-9]{3})+|[0-9]+)(\.[0-9]+)?$"

@@ -15,11 +15,15 @@ import pandera.polars as pa
 import polars as pl
 
 from pipelines.calendar import HISTORY_START, calendar_end, sessions_between
-from pipelines.sources.datasets import DATASETS, Kind
+from pipelines.sources.datasets import DATASETS, Dataset, Kind
 
 TICKER_PATTERN = r"^[0-9A-Z]{6}$"
 ISIN_PATTERN = r"^[A-Z]{2}[0-9A-Z]{9}[0-9]$"
 RATIO_TOLERANCE = 0.005 + 1e-9  # KRX rounds ratios to two decimals
+#: MDCSTAT30301: institutions, individuals, foreigners, others, and their total.
+INVESTOR_COLUMNS = tuple(f"str_const_val{i}" for i in range(1, 6))
+#: The four investor columns may each be rounded by one unit against the total.
+INVESTOR_SUM_TOLERANCE = 4
 
 _DTYPES = {
     Kind.TICKER: pl.Utf8,
@@ -53,6 +57,20 @@ def _one_close_price() -> pl.Expr:
     rhs = pl.col("mktcap").cast(pl.Float64) * pl.col("bal_qty").cast(pl.Float64)
     tolerance = pl.max_horizontal(lhs.abs(), rhs.abs()) * 1e-9 + 0.5
     return (lhs - rhs).abs() <= tolerance
+
+
+def _ohlc_consistent() -> pl.Expr:
+    """low <= open, close <= high on a day the ticker traded (KRX prints 0 for open, high and
+    low when it did not)."""
+    low, high = pl.col("tdd_lwprc"), pl.col("tdd_hgprc")
+    prices = (pl.col("tdd_opnprc"), pl.col("tdd_clsprc"))
+    within = pl.all_horizontal(*(low <= p for p in prices), *(p <= high for p in prices))
+    return (pl.col("acc_trdvol") == 0) | within
+
+
+def _investors_sum_to_total() -> pl.Expr:
+    parts = pl.sum_horizontal(*(pl.col(c) for c in INVESTOR_COLUMNS[:4]))
+    return (parts - pl.col(INVESTOR_COLUMNS[4])).abs() <= INVESTOR_SUM_TOLERANCE
 
 
 def _in_file_period(column: str) -> pl.Expr:
@@ -93,9 +111,43 @@ _NON_NEGATIVE = {
     ),
     "index_ohlcv": ("acc_trdvol", "acc_trdval", "mktcap"),
     "index_constituents": ("tdd_clsprc", "mktcap"),
+    "theme_constituents": ("tdd_clsprc", "mktcap"),
     "securities": ("list_shrs",),
     "usdkrw": (),
+    "stock_ohlcv": (
+        "tdd_clsprc",
+        "tdd_opnprc",
+        "tdd_hgprc",
+        "tdd_lwprc",
+        "acc_trdvol",
+        "acc_trdval",
+        "mktcap",
+        "list_shrs",
+    ),
+    "foreign_holdings": (
+        "tdd_clsprc",
+        "list_shrs",
+        "forn_hd_qty",
+        "forn_shr_rt",
+        "forn_ord_lmt_qty",
+        "forn_lmt_exhst_rt",
+    ),
+    "sectors": ("tdd_clsprc", "mktcap"),
+    "short_investor_volume": INVESTOR_COLUMNS,
+    "short_investor_value": INVESTOR_COLUMNS,
 }
+
+_INVESTOR_RULES = [
+    (
+        _investors_sum_to_total(),
+        "investor_sum: STR_CONST_VAL1..4 do not add up to STR_CONST_VAL5 (the total)",
+    ),
+    (_in_file_period("trd_dd"), "date_outside_file: TRD_DD not in the file's year"),
+    (
+        _ordered("trd_dd", descending=True).fill_null(True),
+        "date_order: TRD_DD must strictly decrease down the file, as KRX sends it",
+    ),
+]
 
 _ROW_RULES: dict[str, list[tuple[pl.Expr, str]]] = {
     "short_balance": [
@@ -151,7 +203,42 @@ _ROW_RULES: dict[str, list[tuple[pl.Expr, str]]] = {
         ),
     ],
     "index_constituents": [],
+    "theme_constituents": [],
     "securities": [],
+    "stock_ohlcv": [
+        (pl.col("tdd_clsprc") > 0, "non_positive: TDD_CLSPRC must be above 0"),
+        (
+            _ohlc_consistent(),
+            "ohlc_inconsistent: TDD_LWPRC <= TDD_OPNPRC, TDD_CLSPRC <= TDD_HGPRC must hold",
+        ),
+        (
+            pl.col("mktcap") == pl.col("tdd_clsprc") * pl.col("list_shrs"),
+            "price_inconsistent: MKTCAP differs from TDD_CLSPRC x LIST_SHRS",
+        ),
+    ],
+    "foreign_holdings": [
+        (
+            pl.col("forn_hd_qty") <= pl.col("list_shrs"),
+            "foreign_above_listed_shares: FORN_HD_QTY exceeds LIST_SHRS",
+        ),
+        (
+            pl.col("forn_ord_lmt_qty") <= pl.col("list_shrs"),
+            "limit_above_listed_shares: FORN_ORD_LMT_QTY exceeds LIST_SHRS",
+        ),
+        (pl.col("forn_shr_rt") <= 100, "ratio_range: FORN_SHR_RT above 100"),
+        (
+            _ratio_consistent("forn_hd_qty", "list_shrs", "forn_shr_rt"),
+            "ratio_inconsistent: FORN_SHR_RT differs from FORN_HD_QTY / LIST_SHRS x 100",
+        ),
+        (
+            _ratio_consistent("forn_hd_qty", "forn_ord_lmt_qty", "forn_lmt_exhst_rt"),
+            "ratio_inconsistent: FORN_LMT_EXHST_RT differs from FORN_HD_QTY / FORN_ORD_LMT_QTY"
+            " x 100",
+        ),
+    ],
+    "sectors": [],
+    "short_investor_volume": _INVESTOR_RULES,
+    "short_investor_value": _INVESTOR_RULES,
     "usdkrw": [
         (pl.col("stat_code") == "731Y001", "series_code: STAT_CODE must be 731Y001"),
         (pl.col("item_code1") == "0000001", "series_code: ITEM_CODE1 must be 0000001 (USD)"),
@@ -163,6 +250,39 @@ _ROW_RULES: dict[str, list[tuple[pl.Expr, str]]] = {
         ),
     ],
 }
+
+
+#: Rules on a file as a whole: an aggregate over its typed rows that must be true.
+_FILE_RULES: dict[str, list[tuple[pl.Expr, str]]] = {
+    "foreign_holdings": [
+        (
+            (pl.col("forn_ord_lmt_qty") == pl.col("list_shrs")).any(),
+            "limited_only_answer: no ticker without a foreign-ownership limit "
+            "(FORN_ORD_LMT_QTY = LIST_SHRS): this is KRX's isuLmtRto=1 answer (limited tickers "
+            "only), the landing path means isuLmtRto=0 (every ticker)",
+        )
+    ],
+}
+
+
+def file_rules(name: str) -> list[tuple[pl.Expr, str]]:
+    """The whole-file rules of a dataset: (aggregate expression, error)."""
+    return _FILE_RULES.get(name, [])
+
+
+def _echo_rules(dataset: Dataset) -> list[tuple[pl.Expr, str]]:
+    """Each echo field equals the request parameter its file's folder stands for."""
+    rules = []
+    for source, param in dataset.echo_fields.items():
+        asked = {seg: params[param] for seg, params in dataset.segment_params.items()}
+        expected = pl.col(dataset.segment_column).replace_strict(asked, default=None)
+        rules.append(
+            (
+                pl.col(source.lower()) == expected,
+                f"request_mismatch: {source} differs from the {param} the file's folder asks for",
+            )
+        )
+    return rules
 
 
 @cache
@@ -182,11 +302,14 @@ def schema_for(name: str) -> pa.DataFrameSchema:
         columns["isu_cd"] = pa.Column(
             pl.Utf8, pa.Check.str_matches(ISIN_PATTERN, error="isin_format: 12-character ISIN")
         )
-    if name == "index_ohlcv":
-        columns["trd_dd"] = pa.Column(
-            pl.Date, pa.Check.isin(_sessions(), error="not_a_session: TRD_DD is not a KRX session")
+    if dataset.row_date_field and dataset.folder.startswith("krx/"):  # KRX lists sessions only
+        field = dataset.row_date_field
+        columns[field.lower()] = pa.Column(
+            pl.Date,
+            pa.Check.isin(_sessions(), error=f"not_a_session: {field} is not a KRX session"),
         )
-    checks = [_rule(expr, error) for expr, error in _ROW_RULES[name]]
+    rules = [*_ROW_RULES[name], *_echo_rules(dataset)]
+    checks = [_rule(expr, error) for expr, error in rules]
     return pa.DataFrameSchema(
         columns,
         checks=checks,

@@ -12,7 +12,7 @@ import polars as pl
 from pipelines.sources.datasets import Dataset
 from pipelines.sources.reader import Failure, RawFile
 from pipelines.validation.coerce import coerce
-from pipelines.validation.schemas import rule_id, schema_for
+from pipelines.validation.schemas import file_rules, rule_id, schema_for
 
 
 @dataclass
@@ -64,7 +64,7 @@ def validate_batch(dataset: Dataset, files: list[RawFile]) -> BatchResult:
     """Type and check the rows of ``files`` (all of ``dataset``) in one vectorised pass."""
     frame = _batch_frame(files)
     typed, coerce_failures = coerce(dataset, frame)
-    # (stage, failure): unparsable values first, then column rules, then row-wide rules
+    # (stage, failure): unparsable values first, then column rules, row-wide rules, file rules
     found: dict[int, list[tuple[int, Failure]]] = defaultdict(list)
     bad_cells, bad_rows = set(), set()
     for row in coerce_failures.iter_rows(named=True):
@@ -94,6 +94,10 @@ def validate_batch(dataset: Dataset, files: list[RawFile]) -> BatchResult:
             value = None if row_wide else case["failure_case"]
             failure = Failure(case["_row_number"], by_source.get(column, column), check, value)
             found[case["_file"]].append((2 if row_wide else 1, failure))
+    for expr, error in file_rules(dataset.name):
+        verdicts = typed.group_by("_file").agg(expr.fill_null(False).alias("ok"))
+        for index in verdicts.filter(~pl.col("ok")).get_column("_file").to_list():
+            found[index].append((3, Failure(None, None, error)))
     failures = {}
     for index, staged in found.items():
         records = files[index].records

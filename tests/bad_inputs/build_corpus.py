@@ -15,12 +15,16 @@ from pipelines.sample.generator import ecos_body, ecos_usdkrw_row
 
 HERE = Path(__file__).parent
 REAL = HERE.parent / "fixtures" / "krx-real" / "landing"
+FORMATS = REAL.parent / "formats"
 
 BALANCE = "krx/short_balance/KOSPI/2021-01-27.json"
 TRADING = "krx/short_trading/KOSPI/2021-01-25.json"
 INDEX = "krx/index_ohlcv/KOSPI/2021.json"
 MASTER = "krx/securities/2026-01-25.json"
 ECOS = "ecos/usdkrw/2021.json"
+PRICES = "krx/stock_ohlcv/KOSPI/2021-01-22.json"
+FOREIGN = "krx/foreign_holdings/KOSPI/2021-01-18.json"
+INVESTORS = "krx/short_investor_value/KOSPI/2020.json"
 
 
 def _real(relpath: str, rows: int = 5) -> dict:
@@ -28,6 +32,20 @@ def _real(relpath: str, rows: int = 5) -> dict:
     key = "output" if "output" in body else "OutBlock_1"
     body[key] = body[key][:rows]
     return body
+
+
+def _format(name: str, rows: int = 5) -> dict:
+    """A recorded answer of ``formats/`` (edge cases outside the landing layout)."""
+    body = json.loads((FORMATS / name).read_text(encoding="utf-8"))
+    key = "output" if "output" in body else "OutBlock_1"
+    body[key] = body[key][:rows]
+    return body
+
+
+def _rekeyed(body: dict, key: str) -> dict:
+    """The same records under another list key."""
+    records = body.get("output", body.get("OutBlock_1"))
+    return {key: records, "CURRENT_DATETIME": body["CURRENT_DATETIME"]}
 
 
 def _ecos() -> dict:
@@ -99,6 +117,7 @@ def cases() -> list[tuple[str, str, bytes, str, int | None]]:
         rows[1]["TIME"], rows[2]["TIME"] = rows[2]["TIME"], rows[1]["TIME"]
 
     balance_csv = BALANCE.replace(".json", ".csv")
+    investors = _format("MDCSTAT30301_value_KOSPI_2020-01-06_2020-01-10.json")
     return [
         ("bad_number", BALANCE, _edit(BALANCE, _set(2, BAL_QTY="4,5x5")), "integer_format", 2),
         (
@@ -299,6 +318,122 @@ def cases() -> list[tuple[str, str, bytes, str, int | None]]:
             _edit(ECOS, _set(4, ITEM_CODE1="0000053"), _ecos()),
             "series_code",
             4,
+        ),
+        *section9_cases(investors),
+    ]
+
+
+def section9_cases(investors: dict) -> list[tuple[str, str, bytes, str, int | None]]:
+    """Prices, foreign holdings and short trading by investor type (SPEC section 9)."""
+    return [
+        (
+            "prices_bad_number",
+            PRICES,
+            _edit(PRICES, _set(2, ACC_TRDVAL="9l0,274")),
+            "integer_format",
+            2,
+        ),
+        (
+            "prices_bad_ticker",
+            PRICES,
+            _edit(PRICES, _set(3, ISU_SRT_CD="0955")),
+            "ticker_format",
+            3,
+        ),
+        (
+            "prices_ohlc_inconsistent",
+            PRICES,
+            _edit(PRICES, _set(1, TDD_LWPRC="4,200")),  # above the open of 4,190
+            "ohlc_inconsistent",
+            1,
+        ),
+        (
+            "prices_market_cap_inconsistent",
+            PRICES,
+            _edit(PRICES, _set(4, MKTCAP="1,000")),
+            "price_inconsistent",
+            4,
+        ),
+        (
+            "prices_negative_value",
+            PRICES,
+            _edit(PRICES, _set(2, ACC_TRDVAL="-910,274,405")),
+            "negative_value",
+            2,
+        ),
+        (
+            "prices_other_market",
+            PRICES,
+            _edit(PRICES, _set(5, MKT_ID="KSQ")),
+            "request_mismatch",
+            5,
+        ),
+        (
+            "prices_wrong_list_key",
+            PRICES,
+            _dump(_rekeyed(_real(PRICES), "output")),
+            "envelope",
+            None,
+        ),
+        (
+            "prices_holiday_answer_on_a_session",
+            PRICES,
+            _dump(_format("MDCSTAT01501_holiday_ALL_2021-01-03.json")),
+            "holiday_answer",
+            None,
+        ),
+        (
+            "foreign_share_above_100",
+            FOREIGN,
+            _edit(FOREIGN, _set(2, FORN_SHR_RT="100.64")),
+            "ratio_range",
+            2,
+        ),
+        (
+            "foreign_qty_above_listed",
+            FOREIGN,
+            _edit(FOREIGN, _set(1, FORN_HD_QTY="46,822,296")),
+            "foreign_above_listed_shares",
+            1,
+        ),
+        (
+            "foreign_limited_only_answer",
+            FOREIGN,
+            _dump(_format("MDCSTAT03701_limited_only_KOSPI_2021-01-18.json", rows=18)),
+            "limited_only_answer",
+            None,
+        ),
+        (
+            "foreign_wrong_list_key",
+            FOREIGN,
+            _dump(_rekeyed(_real(FOREIGN), "OutBlock_1")),
+            "envelope",
+            None,
+        ),
+        (
+            "investors_not_summing",
+            INVESTORS,
+            _edit(INVESTORS, _set(2, STR_CONST_VAL5="354,071,626,216"), investors),
+            "investor_sum",
+            2,
+        ),
+        (
+            "investors_row_on_holiday",
+            INVESTORS,
+            _edit(INVESTORS, _set(1, TRD_DD="2020/01/11"), investors),
+            "not_a_session",
+            1,
+        ),
+        (
+            "investors_negative_value",
+            INVESTORS,
+            _edit(
+                INVESTORS,
+                _set(3, STR_CONST_VAL2="-1", STR_CONST_VAL5="1"),
+                investors,
+            ),
+            "negative_value",
+            3,
         ),
     ]
 

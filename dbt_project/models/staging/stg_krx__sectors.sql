@@ -1,0 +1,39 @@
+with
+
+source as (
+
+    select * from {{ source('raw', 'krx_sectors') }}
+
+),
+
+renamed as (
+
+    select
+        ---------- ids
+        cast(snapshot_date as date) as snapshot_date,
+        cast(isu_srt_cd as varchar) as ticker,
+
+        ---------- attributes
+        cast(market as varchar) as market,
+        cast(isu_abbrv as varchar) as name,
+        cast(mkt_tp_nm as varchar) as market_name,
+        cast(idx_ind_nm as varchar) as industry,
+
+        ---------- price (KRW)
+        cast(tdd_clsprc as bigint) as close_krw,
+        cast(fluc_tp_cd as varchar) as change_direction_code,
+        cast(cmpprevdd_prc as bigint) as change,
+        cast(fluc_rt as double) as change_pct,
+        cast(mktcap as bigint) as market_cap_krw,
+
+        ---------- lineage
+        cast(source_file as varchar) as source_file,
+        cast(file_sha256 as varchar) as file_sha256,
+        cast(row_number as integer) as source_row_number,
+        cast(ingested_at as timestamp) as ingested_at
+
+    from source
+
+)
+
+select * from renamed
