@@ -20,15 +20,9 @@ import pytest
 from pipelines.calendar import non_session_weekdays, rebalance_effective_sessions
 from pipelines.raw.load import load_landing
 from pipelines.regimes import REGIMES, regime_on, seed_csv
-from pipelines.sample.generator import (
-    ENG_MARKER,
-    NAME_MARKER,
-    README_NAME,
-    generate,
-    hundredths_field,
-    int_field,
-    isin_for,
-)
+from pipelines.sample.formats import hundredths_field, int_field, isin_for
+from pipelines.sample.generator import README_NAME, generate
+from pipelines.sample.names import ENG_MARKER, NAME_MARKER
 from pipelines.settings import DBT_PROJECT_DIR
 from pipelines.sources.datasets import DATASETS, PathError, parse_landing_path
 from tests.helpers import REAL_ROOT
