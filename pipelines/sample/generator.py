@@ -71,8 +71,8 @@ def generate(
     membership = Membership(universe, rng_m)
     writer = LandingWriter(root, seed, universe)
     _run_sessions(universe, market, behaviour, membership, writer, rng, rng_m)
-    writer.usdkrw(timeline, rng_x)
-    writer.readme(scale, timeline.sessions)
+    writer.usdkrw(rng_x)
+    writer.readme(scale)
     return build_truth(seed, scale, universe, membership, writer.files)
 
 
@@ -96,17 +96,20 @@ def _run_sessions(universe, market, behaviour, membership, writer, rng, rng_m) -
         listed = universe.listed(t)
         new_today = (universe.listed_from == t) if t > 0 else np.zeros(N, dtype=bool)
         halted = universe.halted[t] & listed
-        close, prev_close = market.step_prices(day, rng, halted, new_today, close_prev)
-        sh = market.step_shares(rng, listed, new_today)
         cap_prev = (close_prev * shares_prev).astype(np.float64)
+        market_caps = [cap_prev[listed_prev & (market_prev == m)].sum() for m in (0, 1)]
+        close, prev_close = market.step_prices(day, rng, halted, new_today, close_prev, market_caps)
+        sh = market.step_shares(rng, listed, new_today)
         changed = membership.update(t, listed, cap_prev, behaviour.qty)
         elig = eligible(tl.scopes[t], listed, universe.market_id, membership.member)
-        qty = behaviour.step_balances(t, rng, elig, listed, halted, new_today, sh)
+        qty = behaviour.step_balances(
+            t, tl.scopes[t], rng, elig, listed, halted, new_today, sh, close
+        )
         vol = market.volume(rng, sh, new_today, halted, listed)
         upt, exm = behaviour.short_volume(rng, vol, elig)
         if orders is None or t in universe.event_ts:
             orders = writer.orders(listed)
-        writer.daily(day, tl.published(day, 2), orders, qty, sh, close, vol, upt, exm)
+        writer.daily(day, orders, qty, sh, close, vol, upt, exm)
         cap = sh * close
         masks = index_masks(membership.member, listed, listed_prev, universe.market_id, market_prev)
         levels.step(day, masks, close, prev_close, sh, vol, vol * close, cap)

@@ -10,16 +10,46 @@ from pipelines.sample.names import KOSDAQ
 from pipelines.sample.universe import Universe
 from pipelines.sources.datasets import INDICES, MARKETS
 
-# Market mood, so index levels look like markets (daily drift added to the market factor).
-_EPISODES = (
-    (dt.date(2020, 2, 20), dt.date(2020, 3, 19), -0.011),
-    (dt.date(2020, 3, 20), dt.date(2020, 6, 30), 0.0055),
-    (dt.date(2020, 11, 1), dt.date(2021, 1, 31), 0.004),
-    (dt.date(2022, 1, 1), dt.date(2022, 9, 30), -0.0015),
-    (dt.date(2024, 7, 1), dt.date(2024, 12, 31), -0.001),
-    (dt.date(2025, 4, 10), dt.date(2025, 10, 31), 0.003),
+#: The real market's path the sample follows: (day, KOSPI, KOSDAQ market cap in trillion KRW,
+#: USD/KRW), rounded from KRX's index files and ECOS. Between anchors the path is log-linear;
+#: after the last one it stays flat.
+ANCHORS = (
+    (dt.date(2020, 1, 2), 1475, 240, 1158),
+    (dt.date(2020, 2, 19), 1500, 255, 1190),
+    (dt.date(2020, 3, 19), 1000, 150, 1285),
+    (dt.date(2020, 6, 30), 1450, 270, 1200),
+    (dt.date(2020, 12, 30), 1980, 385, 1088),
+    (dt.date(2021, 6, 30), 2300, 430, 1130),
+    (dt.date(2021, 12, 30), 2200, 445, 1188),
+    (dt.date(2022, 6, 30), 1800, 330, 1298),
+    (dt.date(2022, 9, 30), 1680, 300, 1430),
+    (dt.date(2022, 12, 29), 1770, 315, 1265),
+    (dt.date(2023, 6, 30), 2070, 420, 1317),
+    (dt.date(2023, 10, 31), 1840, 360, 1350),
+    (dt.date(2023, 12, 28), 2130, 430, 1288),
+    (dt.date(2024, 6, 28), 2290, 400, 1380),
+    (dt.date(2024, 12, 30), 1960, 330, 1472),
+    (dt.date(2025, 3, 31), 2061, 330, 1472),
+    (dt.date(2025, 7, 9), 2699, 409, 1370),
+    (dt.date(2025, 10, 31), 3400, 460, 1430),
 )
 _INDEX_BASE = {"KOSPI": 2100.0, "KOSPI200": 280.0, "KOSDAQ": 680.0, "KOSDAQ150": 1100.0}
+#: Range USD/KRW stays in (the real 2019-2026 range).
+USDKRW_RANGE = (1100.0, 1480.0)
+#: Fraction of the gap to the anchored path that the market closes each session.
+_PULL = 0.1
+#: Fraction of its own (non-market) return a stock gives back each session, so that caps
+#: do not drift apart for ever and a few names end up holding the market.
+_REVERSION = 0.004
+_ORDINALS = np.array([a[0].toordinal() for a in ANCHORS], dtype=float)
+
+
+def anchored(day: dt.date) -> np.ndarray:
+    """Log of the anchored (KOSPI cap, KOSDAQ cap, USD/KRW) on ``day``."""
+    values = np.log(np.array([a[1:] for a in ANCHORS], dtype=float))
+    return np.array(
+        [np.interp(day.toordinal(), _ORDINALS, values[:, k]) for k in range(values.shape[1])]
+    )
 
 
 def tick_round(price: np.ndarray) -> np.ndarray:
@@ -39,13 +69,6 @@ def tick_round(price: np.ndarray) -> np.ndarray:
     return (np.maximum(np.rint(price / tick), 1) * tick).astype(np.int64)
 
 
-def _drift(day: dt.date) -> float:
-    for first, last, mu in _EPISODES:
-        if first <= day <= last:
-            return mu
-    return 0.0003
-
-
 class Market:
     """Latent prices, listed shares and turnover of every security, one session at a time."""
 
@@ -61,18 +84,31 @@ class Market:
             np.exp(rng.normal(np.log(np.where(kosdaq, 0.008, 0.003)), 0.7)), 2e-4, 0.06
         )
         self.turnover[~universe.is_common] *= 0.3
+        self.own = np.zeros(N)  # each stock's log return beside the market since it listed
+        self.offset: np.ndarray | None = None  # log of the sample's size against the anchors
 
-    def step_prices(self, day, rng, halted, new_today, close_prev) -> tuple[np.ndarray, ...]:
-        """Today's closes and the previous closes they compare with (a listing: its own)."""
+    def step_prices(
+        self, day, rng, halted, new_today, close_prev, market_caps
+    ) -> tuple[np.ndarray, ...]:
+        """Today's closes and the previous closes they compare with (a listing: its own).
+
+        The market factor pulls each market's cap (``market_caps``: yesterday's, by market id)
+        towards the anchored path, scaled to the sample's first session."""
         N = self.u.N
+        log_caps = np.log(np.asarray(market_caps, dtype=float))
+        if self.offset is None:
+            self.offset = log_caps - anchored(day)[:2]
+        gap = anchored(day)[:2] + self.offset - log_caps
         zm = rng.standard_normal(2)
-        mret = _drift(day) + 0.011 * np.array([zm[0], 0.8 * zm[0] + 0.6 * zm[1]])
+        mret = _PULL * gap + 0.011 * np.array([zm[0], 0.8 * zm[0] + 0.6 * zm[1]])
         z = rng.standard_normal(N)
         jump = rng.random(N)
-        ret = self.beta * mret[self.u.market_id] + self.idio * z
-        ret += np.where(jump < 1e-3, -0.12, 0.0) + np.where(jump > 1 - 1e-3, 0.12, 0.0)
-        ret = np.clip(ret, -0.29, 0.29)
+        own = self.idio * z - _REVERSION * self.own
+        own += np.where(jump < 1e-3, -0.12, 0.0) + np.where(jump > 1 - 1e-3, 0.12, 0.0)
+        ret = np.clip(self.beta * mret[self.u.market_id] + own, -0.29, 0.29)
         ret[halted] = 0.0
+        self.own = np.where(halted, self.own, self.own + own)
+        self.own[new_today] = 0.0
         self.p = np.clip(self.p * np.exp(ret), 60.0, 3_000_000.0)
         self.p[new_today] = self.u.price0[new_today]
         close = tick_round(self.p)
@@ -156,12 +192,15 @@ def index_masks(member, listed, listed_prev, market_id, market_prev) -> dict[str
 
 
 def usdkrw_values(days: list[dt.date], rng: np.random.Generator) -> list[tuple[dt.date, str]]:
-    """A random walk of KRW per USD as ECOS prints it (now and then as ``1,234.50``)."""
-    rate = 1150.0 + 30.0 * rng.standard_normal()
+    """KRW per USD as ECOS prints it (now and then as ``1,234.50``): daily noise around the
+    anchored path, kept inside :data:`USDKRW_RANGE`."""
+    lo, hi = USDKRW_RANGE
+    rate = float(np.exp(anchored(days[0])[2]))
     out = []
     for day in days:
-        rate *= float(np.exp(0.0045 * rng.standard_normal()))
-        rate = min(max(rate, 900.0), 1600.0)
+        gap = anchored(day)[2] - np.log(rate)
+        rate *= float(np.exp(_PULL * gap + 0.0045 * rng.standard_normal()))
+        rate = min(max(rate, lo), hi)
         tenths = round(rate * 10)
         if rng.random() < 0.04:
             value = f"{tenths // 10:,}.{tenths % 10}0"

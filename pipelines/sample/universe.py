@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from statistics import NormalDist
 
 import numpy as np
 
@@ -25,8 +26,12 @@ from pipelines.sample.names import (
 )
 from pipelines.sample.timeline import Timeline
 
+_NORMAL = NormalDist()
+
 #: Sessions a new listing must have traded before it can join an index.
 SEASONING_SESSIONS = 60
+#: Share of KOSPI's initial common-stock market cap held by its largest stock.
+MEGA_CAP_SHARE = 0.22
 
 
 @dataclass(frozen=True)
@@ -44,7 +49,7 @@ class Scale:
 
 
 SCALES: dict[str, Scale] = {
-    "demo": Scale(60, 90, 20, 15, 7, 1, (1, 2)),
+    "demo": Scale(60, 75, 20, 15, 7, 1, (1, 2)),
     "full": Scale(950, 1700, 200, 150, 110, 10, (4, 9)),
 }
 
@@ -190,12 +195,18 @@ class Universe:
                 return code
 
     def _draw_common(self, market: int, n: int):
-        """Market caps (KRW) and prices for ``n`` common stocks."""
+        """Market caps (KRW) and prices for ``n`` common stocks: log-normal caps (a long upper
+        tail on KOSPI) sized so that the full scale starts near the real markets of January
+        2020 (KOSPI about 1,475 trn KRW, KOSDAQ 240 trn); a small universe keeps the shape."""
         rng = self.rng
+        # a stratified sample: one normal quantile per n-th of the distribution, so that a small
+        # universe has the same shape as a large one
+        u = rng.random(n)
+        z = rng.permutation([_NORMAL.inv_cdf((k + 0.2 + 0.6 * v) / n) for k, v in enumerate(u)])
         if market == KOSPI:
-            logcap = np.clip(rng.normal(11.6, 0.75, n), 10.3, 14.6)
+            logcap = np.clip(11.05 + 0.62 * z * (1 + 0.33 * np.maximum(z, 0)), 10.0, 13.8)
         else:
-            logcap = np.clip(rng.normal(11.2, 0.5, n), 10.0, 13.3)
+            logcap = np.clip(10.86 + 0.5 * z, 9.7, 12.9)
         logp = np.clip(3.0 + 2.3 * rng.random(n) + 0.3 * (logcap - logcap.mean()), 2.7, 6.0)
         price = 10.0**logp
         shares = np.maximum(np.rint(10.0**logcap / price), 200_000).astype(np.int64)
@@ -251,6 +262,12 @@ class Universe:
                 price.append(float(p[k]))
                 shares.append(int(s[k]))
         caps = np.array(price) * np.array(shares)
+        # one KOSPI giant, as Samsung Electronics is (23.7 % of KOSPI's cap on 2021-01-27)
+        kospi = [s.i for s in self.secs if s.market == KOSPI]
+        self.giant = giant = max(kospi, key=lambda i: (caps[i], self.secs[i].code))
+        rest = caps[kospi].sum() - caps[giant]
+        shares[giant] = int(np.rint(MEGA_CAP_SHARE / (1 - MEGA_CAP_SHARE) * rest / price[giant]))
+        caps[giant] = price[giant] * shares[giant]
 
         def ranked(market: int) -> list[int]:
             idx = [s.i for s in self.secs if s.market == market]

@@ -26,7 +26,6 @@ from pipelines.sample.formats import (
 )
 from pipelines.sample.market import usdkrw_values
 from pipelines.sample.names import ENG_MARKER, NAME_MARKER, PREF
-from pipelines.sample.timeline import Timeline
 from pipelines.sample.universe import Universe
 from pipelines.sources.datasets import DATASETS, MARKETS, landing_relpath
 
@@ -78,6 +77,7 @@ class LandingWriter:
 
     def __init__(self, root: Path, seed: int, universe: Universe):
         self.root, self.seed, self.u = Path(root), seed, universe
+        self.timeline = universe.timeline
         self.files: list[str] = []
         self._made_dirs: set[Path] = set()
         prefixes = [self._prefixes(i) for i in range(universe.N)]
@@ -129,11 +129,18 @@ class LandingWriter:
             )
         return out
 
-    def daily(self, day, published, orders, qty, sh, close, vol, upt, exm) -> None:
-        """The short-balance (published on ``published``) and short-trading files of ``day``."""
+    def _published(self, day: dt.date, dataset: str) -> dt.date | None:
+        """The session KRX publishes ``dataset`` for ``day``; None when that is after the end
+        of the range (the sample's "today"), so that no file exists before its publication."""
+        published = self.timeline.published(day, DATASETS[dataset].publication_lag_sessions)
+        return published if published <= self.timeline.end else None
+
+    def daily(self, day, orders, qty, sh, close, vol, upt, exm) -> None:
+        """The short-balance and short-trading files of ``day`` that are published by the end."""
         short = upt + exm
         cap = sh * close
         bal_amt = qty * close
+        bal_published = self._published(day, "short_balance")
         for m, market in enumerate(MARKETS):
             idx, bal_head, trd_head = orders[m]
             q, s = qty[idx], sh[idx]
@@ -149,7 +156,8 @@ class LandingWriter:
                 ],
                 _BAL_SEPS,
             )
-            self._write(rel, self._envelope(body, published, rel))
+            if bal_published is not None:
+                self._write(rel, self._envelope(body, bal_published, rel))
             v, sv, ua, ue, c = vol[idx], short[idx], upt[idx], exm[idx], close[idx]
             wt = hundredths_field(np.where(v > 0, hundredths(sv, np.maximum(v, 1)), 0))
             rel = landing_relpath(DATASETS["short_trading"], day, market)
@@ -264,15 +272,15 @@ class LandingWriter:
                     ),
                 )
 
-    def usdkrw(self, timeline: Timeline, rng: np.random.Generator) -> None:
+    def usdkrw(self, rng: np.random.Generator) -> None:
         """ECOS 731Y001/0000001, one file per year: sessions plus year-end closures (banks
         trade, KRX doesn't)."""
         extra = [
             d
-            for d in non_session_weekdays(timeline.start, timeline.end)
+            for d in non_session_weekdays(self.timeline.start, self.timeline.end)
             if d.month == 12 and d.day >= 29
         ]
-        days = sorted(set(timeline.sessions) | set(extra))
+        days = sorted(set(self.timeline.sessions) | set(extra))
         rows_by_year: dict[int, list] = {}
         for day, value in usdkrw_values(days, rng):
             rows_by_year.setdefault(day.year, []).append(ecos_usdkrw_row(f"{day:%Y%m%d}", value))
@@ -280,7 +288,8 @@ class LandingWriter:
             rel = landing_relpath(DATASETS["usdkrw"], dt.date(year, 1, 1))
             self._write(rel, orjson.dumps(ecos_body(rows)))
 
-    def readme(self, scale: str, sessions: list[dt.date]) -> None:
+    def readme(self, scale: str) -> None:
+        sessions = self.timeline.sessions
         text = (
             "SYNTHETIC SAMPLE DATA - NOT REAL MARKET DATA\n"
             "\n"
