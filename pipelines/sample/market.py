@@ -79,6 +79,7 @@ class Market:
         self.p = universe.price0.copy()
         self.shares = universe.shares0.copy()
         self.beta = rng.uniform(0.6, 1.4, N)
+        self.beta[universe.giant] = 1.0  # the giant moves with its market and keeps its share
         self.idio = np.where(kosdaq, rng.uniform(0.015, 0.035, N), rng.uniform(0.011, 0.026, N))
         self.turnover = np.clip(
             np.exp(rng.normal(np.log(np.where(kosdaq, 0.008, 0.003)), 0.7)), 2e-4, 0.06
