@@ -14,16 +14,10 @@ import orjson
 import pytest
 
 from pipelines.calendar import sessions_between, shift_sessions
+from pipelines.sample.calibration import KRX_MARKET_TOTALS, calibration_lines
 from pipelines.sample.generator import generate
 from tests.helpers import REAL_ROOT
 
-#: KRX's market totals: (day, market, balance in trn KRW or None, balance / market cap in %)
-KRX_TOTALS = (
-    (dt.date(2025, 3, 31), "KOSPI", 3.9156, 0.19),
-    (dt.date(2025, 3, 31), "KOSDAQ", None, 0.52),
-    (dt.date(2025, 7, 9), "KOSPI", 9.445, 0.35),
-    (dt.date(2025, 7, 9), "KOSDAQ", 3.9287, 0.96),
-)
 DEMO_START, DEMO_END = dt.date(2020, 1, 2), dt.date(2025, 7, 31)
 REAL_KOSPI = REAL_ROOT / "landing/krx/short_balance/KOSPI/2021-01-27.json"
 
@@ -83,7 +77,7 @@ def demo(tmp_path_factory) -> Files:
     return Files(root)
 
 
-@pytest.mark.parametrize(("day", "market", "_total", "krx_pct"), KRX_TOTALS)
+@pytest.mark.parametrize(("day", "market", "_total", "krx_pct"), KRX_MARKET_TOTALS)
 def test_market_short_ratios_are_within_a_factor_of_two_of_krx(demo, day, market, _total, krx_pct):
     ratio = demo.short_ratio_pct(day, market)
     assert krx_pct / 2 <= ratio <= krx_pct * 2, (day, market, ratio)
@@ -180,3 +174,14 @@ def test_full_scale_has_real_index_sizes_and_market_shape(tmp_path):
     assert 4 <= kospi / kosdaq <= 9
     assert 1000e12 < kospi < 3000e12 and 150e12 < kosdaq < 600e12  # KRW; KRX: 2,300 / 430 trn
     assert 0.15 < shape(files.balances(start, "KOSPI"))["top1_share"] < 0.3
+
+
+def test_calibration_lines_set_the_warehouse_figures_beside_krx():
+    totals = {(dt.date(2025, 3, 31), "KOSPI"): (4.2e12, 2_000e12)}
+    lines = calibration_lines(totals)
+    assert len(lines) == len(KRX_MARKET_TOTALS)
+    assert lines[0] == (
+        "2025-03-31 KOSPI  short balance 4.200 trn KRW = 0.21 % of market cap "
+        "(KRX: 3.916 trn KRW = 0.19 %)"
+    )
+    assert lines[1] == "2025-03-31 KOSDAQ not in the warehouse (KRX: 0.52 %)"
