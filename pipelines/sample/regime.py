@@ -18,7 +18,7 @@ MAX_RATIO = 0.15
 #: cap-weighted targets are near KRX's aggregates of July 2025 (KOSPI 0.35 %, KOSDAQ 0.96 % of
 #: market cap). In KRX's files the stocks without any balance are mostly small.
 _TARGETS = {
-    KOSPI: (0.66, 0.0025, 0.8, 0.06, (0.02, 0.07)),
+    KOSPI: (0.66, 0.0032, 0.8, 0.06, (0.02, 0.07)),
     KOSDAQ: (0.6, 0.0065, 0.8, 0.12, (0.03, 0.12)),
 }
 #: Share of the larger half nobody shorts.
@@ -114,7 +114,7 @@ class ShortBehaviour:
             qty = qty - tie
         self.qty = qty
         self.target = np.where(
-            self.target > 0, np.clip(self.target * np.exp(0.015 * zt), 1e-5, 0.13), 0.0
+            self.target > 0, np.clip(self.target * np.exp(0.006 * zt), 1e-5, 0.13), 0.0
         )
         return qty
 

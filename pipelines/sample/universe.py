@@ -49,7 +49,7 @@ class Scale:
 
 
 SCALES: dict[str, Scale] = {
-    "demo": Scale(60, 75, 20, 15, 7, 1, (1, 2)),
+    "demo": Scale(70, 85, 20, 15, 7, 1, (1, 2)),
     "full": Scale(950, 1700, 200, 150, 110, 10, (4, 9)),
 }
 
