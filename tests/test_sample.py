@@ -610,3 +610,29 @@ def test_truth_round_trips_to_json(short, tmp_path):
     assert data["sessions"] == [d.isoformat() for d in short.truth.sessions]
     assert set(data["memberships"]) == {"KOSPI200", "KOSDAQ150"}
     assert data["files"] == short.truth.files
+
+
+def test_residual_truth_follows_each_leaver_until_it_re_enters(long):
+    truth = long.truth
+    checked_re_entries = 0
+    for index_code, ticker, excluded_on, at_exit, zero_on in truth.residuals:
+        days = long.balance_days
+        before = [d for d in days if d < excluded_on]
+        assert n(long.balances(before[-1])[ticker][1]["BAL_QTY"]) == at_exit
+        re_entry = min(
+            (
+                iv[1]
+                for iv in truth.memberships[index_code]
+                if iv[0] == ticker and iv[1] > excluded_on
+            ),
+            default=None,
+        )
+        checked_re_entries += re_entry is not None
+        followed = [d for d in days if d >= excluded_on and (re_entry is None or d < re_entry)]
+        zeros = [
+            d
+            for d in followed
+            if ticker in long.balances(d) and long.balances(d)[ticker][1]["BAL_QTY"] == "0"
+        ]
+        assert zero_on == (zeros[0] if zeros else None), (index_code, ticker, excluded_on)
+    assert checked_re_entries

@@ -119,7 +119,8 @@ def _run_sessions(universe, market, behaviour, membership, writer, rng, rng_m) -
                 membership.snapshots[index_code][day] = codes
         if t in master_ts:
             writer.master(day, listed, market.shares)
-        membership.track_residuals(t, listed, qty)
+        if writer.published(day, "short_balance"):
+            membership.track_residuals(t, listed, qty)
         close_prev, shares_prev, listed_prev = close, sh.copy(), listed
         market_prev = universe.market_id.copy()
     writer.index_files(levels.rows)

@@ -10,9 +10,9 @@ from pipelines.sample.names import KOSDAQ
 from pipelines.sample.universe import Universe
 from pipelines.sources.datasets import INDICES, MARKETS
 
-#: The real market's path the sample follows: (day, KOSPI, KOSDAQ market cap in trillion KRW,
-#: USD/KRW), rounded from KRX's index files and ECOS. Between anchors the path is log-linear;
-#: after the last one it stays flat.
+#: The real market's path the sample follows, approximately: (day, KOSPI, KOSDAQ market cap in
+#: trillion KRW, USD/KRW); the caps of 2025-03-31 and 2025-07-09 are KRX's balance totals over
+#: their ratios. Between anchors the path is log-linear; after the last one it stays flat.
 ANCHORS = (
     (dt.date(2020, 1, 2), 1475, 240, 1158),
     (dt.date(2020, 2, 19), 1500, 255, 1190),
@@ -38,18 +38,16 @@ _INDEX_BASE = {"KOSPI": 2100.0, "KOSPI200": 280.0, "KOSDAQ": 680.0, "KOSDAQ150":
 USDKRW_RANGE = (1100.0, 1480.0)
 #: Fraction of the gap to the anchored path that the market closes each session.
 _PULL = 0.1
-#: Fraction of its own (non-market) return a stock gives back each session, so that caps
-#: do not drift apart for ever and a few names end up holding the market.
+#: Fraction of its own (non-market) return a stock gives back each session, so that caps do
+#: not drift apart without end (which left a few names holding a market after some years).
 _REVERSION = 0.004
 _ORDINALS = np.array([a[0].toordinal() for a in ANCHORS], dtype=float)
+_LOG_ANCHORS = np.log(np.array([a[1:] for a in ANCHORS], dtype=float))
 
 
 def anchored(day: dt.date) -> np.ndarray:
     """Log of the anchored (KOSPI cap, KOSDAQ cap, USD/KRW) on ``day``."""
-    values = np.log(np.array([a[1:] for a in ANCHORS], dtype=float))
-    return np.array(
-        [np.interp(day.toordinal(), _ORDINALS, values[:, k]) for k in range(values.shape[1])]
-    )
+    return np.array([np.interp(day.toordinal(), _ORDINALS, col) for col in _LOG_ANCHORS.T])
 
 
 def tick_round(price: np.ndarray) -> np.ndarray:

@@ -23,7 +23,8 @@ class Membership:
         self.member = {k: np.zeros(N, dtype=bool) for k in INDEX_MARKET}
         self.open_iv: dict[str, dict[int, tuple[int, str]]] = {k: {} for k in INDEX_MARKET}
         self.intervals: dict[str, list] = {k: [] for k in INDEX_MARKET}
-        #: [index, i, excluded at t, balance at exclusion, first zero-balance t or None]
+        #: [index, i, excluded at t, balance at exclusion, first zero-balance t or None,
+        #: still followed (False once the ticker is back in the index)]
         self.residuals: list[list] = []
         self.ad_hoc: list[tuple] = []  # (index, t, i in, i out)
         self.snapshots: dict[str, dict[dt.date, list[str]]] = {k: {} for k in INDEX_MARKET}
@@ -37,7 +38,7 @@ class Membership:
         t0, kind0 = self.open_iv[index_code].pop(i)
         self.intervals[index_code].append((i, t0, t, kind0, kind))
         if t < self.u.listed_to[i]:  # still listed: a residual to follow
-            self.residuals.append([index_code, i, t, int(qty[i]), None])
+            self.residuals.append([index_code, i, t, int(qty[i]), None, True])
 
     def _candidates(self, index_code: str, t: int, listed: np.ndarray) -> np.ndarray:
         return (
@@ -124,8 +125,10 @@ class Membership:
         return changed
 
     def track_residuals(self, t: int, listed: np.ndarray, qty: np.ndarray) -> None:
-        """Note the first session each leaver's balance is back at zero."""
+        """Note the first published session each leaver's balance is back at zero, unless it
+        has re-entered the index by then."""
         for rec in self.residuals:
-            i = rec[1]
-            if rec[4] is None and listed[i] and qty[i] == 0:
+            index_code, i = rec[0], rec[1]
+            rec[5] = rec[5] and not self.member[index_code][i]
+            if rec[5] and rec[4] is None and listed[i] and qty[i] == 0:
                 rec[4] = t

@@ -26,8 +26,8 @@ _LARGE_ZERO = 0.08
 #: The KOSPI giant's target (its real counterpart stood at 0.06 % on 2021-01-27).
 GIANT_TARGET = 0.0008
 #: While only index constituents may be shorted, the market's short demand crowds into them:
-#: their targets scale by this over the members' share of the market's cap, per market id
-#: (KRX's totals before the November 2023 ban were about 1.6x those of July 2025).
+#: their targets scale by this over the members' share of the market's cap, per market id (set
+#: so that the totals left after the 2023-2025 ban land near KRX's of 2025-03-31).
 _CROWDING = {KOSPI: 1.6, KOSDAQ: 1.5}
 
 
@@ -65,7 +65,8 @@ class ShortBehaviour:
         target[~is_common & (rng.random(N) < 0.9)] = 0.0
         target[universe.giant] = GIANT_TARGET
         self.speed = rng.uniform(0.02, 0.08, N)
-        self.decay = rng.uniform(0.9958, 0.998, N)
+        self.decay = rng.uniform(0.9958, 0.998, N)  # where new shorts are banned: a third is
+        # left after the 17 months of the 2023-2025 ban
         self.noise = rng.uniform(0.01, 0.04, N)
         self.market_maker = rng.random(N) < np.where(is_common, 0.55, 0.15)
         self.upt_share = np.clip(0.004 + 2.5 * target * rng.uniform(0.5, 1.5, N), 0, 0.35)

@@ -55,7 +55,8 @@ class SampleTruth:
     market_changes: list[tuple[dt.date, str, str, str]]  # (session, ticker, old, new market)
     ad_hoc_changes: list[tuple[str, dt.date, str, str]]  # (index, session, ticker in, ticker out)
     #: every member that left an index while staying listed:
-    #: (index, ticker, excluded_on, balance on its last member session, first zero-balance session)
+    #: (index, ticker, excluded_on, balance on its last member session, first zero-balance session
+    #: in a published balance file before any re-entry)
     residuals: list[tuple[str, str, dt.date, int, dt.date | None]]
     #: the KOSDAQ 150 members forced out at the first rebalance of the constituents-only regime
     #: (or the first rebalance in range) while holding a large balance
@@ -198,7 +199,7 @@ def build_truth(
         renames=[(S[t], u.codes[i], old, new) for t, i, old, new in u.rename_log],
         market_changes=[(S[t], u.codes[i], MARKETS[a], MARKETS[b]) for t, i, a, b in u.move_log],
         ad_hoc_changes=[(k, S[t], u.codes[a], u.codes[b]) for k, t, a, b in mem.ad_hoc],
-        residuals=[(k, u.codes[i], S[t], bal, day(z)) for k, i, t, bal, z in mem.residuals],
+        residuals=[(k, u.codes[i], S[t], bal, day(z)) for k, i, t, bal, z, _ in mem.residuals],
         designated_leavers=[u.codes[i] for i in u.leavers],
         files=sorted(files),
     )

@@ -129,7 +129,7 @@ class LandingWriter:
             )
         return out
 
-    def _published(self, day: dt.date, dataset: str) -> dt.date | None:
+    def published(self, day: dt.date, dataset: str) -> dt.date | None:
         """The session KRX publishes ``dataset`` for ``day``; None when that is after the end
         of the range (the sample's "today"), so that no file exists before its publication."""
         published = self.timeline.published(day, DATASETS[dataset].publication_lag_sessions)
@@ -140,7 +140,7 @@ class LandingWriter:
         short = upt + exm
         cap = sh * close
         bal_amt = qty * close
-        bal_published = self._published(day, "short_balance")
+        bal_published = self.published(day, "short_balance")
         for m, market in enumerate(MARKETS):
             idx, bal_head, trd_head = orders[m]
             q, s = qty[idx], sh[idx]
