@@ -28,7 +28,7 @@ from pipelines.sources.datasets import DATASETS, PathError, parse_landing_path
 from tests.helpers import REAL_ROOT
 
 START, END = dt.date(2021, 4, 20), dt.date(2021, 7, 15)  # ban -> constituents only, a rebalance
-LONG_START, LONG_END = dt.date(2020, 1, 2), dt.date(2025, 6, 30)  # all five regimes
+LONG_START, LONG_END = dt.date(2020, 1, 2), dt.date(2025, 4, 30)  # all five regimes
 
 INT = re.compile(r"^(0|[1-9]\d{0,2}(,\d{3})*)$")
 SIGNED = re.compile(r"^-?(0|[1-9]\d{0,2}(,\d{3})*)$")
