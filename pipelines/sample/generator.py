@@ -19,7 +19,13 @@ The market is invented but follows the real rules that the warehouse has to get 
   (:mod:`~pipelines.sample.universe`);
 * exact arithmetic: ``BAL_AMT = BAL_QTY x close``, ``MKTCAP = LIST_SHRS x close``, ratios rounded
   to two decimals (never an exact half, so every rounding rule agrees), index market caps equal to
-  the sum of their members' market caps (:mod:`~pipelines.sample.market`).
+  the sum of their members' market caps (:mod:`~pipelines.sample.market`);
+* the publication calendar: the end of the range is the sample's "today", so the balances of its
+  last two sessions (published on T+2) are not there yet (:mod:`~pipelines.sample.writers`).
+
+Its aggregates follow the real market: caps and USD/KRW track the 2020-2025 path, one KOSPI
+giant holds about a fifth of KOSPI, and the market short ratios land near KRX's totals of
+2025-03-31 and 2025-07-09 (:mod:`~pipelines.sample.calibration`).
 
 Everything is derived from the seed: no clock, no hash ordering. Every company name is invented
 and carries the marker ``(샘플)`` ("sample"); English names end in ``(SYNTHETIC)``; the landing
