@@ -108,6 +108,26 @@ def check_shape(figures: dict[str, float], market: str) -> None:
     assert figures["heavy_cap_share"] < 0.15, figures  # heavily shorted names are small
 
 
+def test_kospi_cap_grows_like_krx_after_the_resumption(demo):
+    # KRX: 3.9156 trn KRW = 0.19 % and 9.445 trn = 0.35 % give 2,061 and 2,699 trn KRW (x 1.31)
+    krx = {
+        day: total / (pct / 100)
+        for day, market, total, pct in KRX_MARKET_TOTALS
+        if market == "KOSPI"
+    }
+    krx_growth = krx[dt.date(2025, 7, 9)] / krx[dt.date(2025, 3, 31)]
+    growth = demo.market_cap(dt.date(2025, 7, 9), "KOSPI") / demo.market_cap(
+        dt.date(2025, 3, 31), "KOSPI"
+    )
+    assert abs(growth / krx_growth - 1) < 0.15, (growth, krx_growth)
+
+
+def test_kosdaq_never_ends_up_held_by_three_tickers(demo):
+    days = demo.balance_days("KOSDAQ")[::20]
+    worst = max(shape(demo.balances(day, "KOSDAQ"))["top3_share"] for day in days)
+    assert worst < 1 / 3
+
+
 def test_the_real_kospi_file_has_that_shape():
     check_shape(shape(orjson.loads(REAL_KOSPI.read_bytes())["OutBlock_1"]), "KOSPI")
 

@@ -18,7 +18,7 @@ MAX_RATIO = 0.15
 #: cap-weighted targets are near KRX's aggregates of July 2025 (KOSPI 0.35 %, KOSDAQ 0.96 % of
 #: market cap). In KRX's files the stocks without any balance are mostly small.
 _TARGETS = {
-    KOSPI: (0.66, 0.0032, 0.8, 0.06, (0.02, 0.07)),
+    KOSPI: (0.66, 0.0038, 0.8, 0.06, (0.02, 0.07)),
     KOSDAQ: (0.6, 0.0065, 0.8, 0.12, (0.03, 0.12)),
 }
 #: Share of the larger half nobody shorts.
@@ -28,7 +28,7 @@ GIANT_TARGET = 0.0008
 #: While only index constituents may be shorted, the market's short demand crowds into them:
 #: their targets scale by this over the members' share of the market's cap, per market id (set
 #: so that the totals left after the 2023-2025 ban land near KRX's of 2025-03-31).
-_CROWDING = {KOSPI: 1.6, KOSDAQ: 1.5}
+_CROWDING = {KOSPI: 1.3, KOSDAQ: 1.5}
 
 
 def eligible(scope: str, listed: np.ndarray, market_id: np.ndarray, member: dict) -> np.ndarray:
