@@ -17,24 +17,18 @@ import numpy as np
 import orjson
 import pytest
 
-from pipelines.calendar import non_session_weekdays, rebalance_effective_sessions
+from pipelines.calendar import non_session_weekdays, rebalance_effective_sessions, shift_sessions
 from pipelines.raw.load import load_landing
 from pipelines.regimes import REGIMES, regime_on, seed_csv
-from pipelines.sample.generator import (
-    ENG_MARKER,
-    NAME_MARKER,
-    README_NAME,
-    generate,
-    hundredths_field,
-    int_field,
-    isin_for,
-)
+from pipelines.sample.formats import hundredths_field, int_field, isin_for
+from pipelines.sample.generator import README_NAME, generate
+from pipelines.sample.names import ENG_MARKER, NAME_MARKER
 from pipelines.settings import DBT_PROJECT_DIR
 from pipelines.sources.datasets import DATASETS, PathError, parse_landing_path
 from tests.helpers import REAL_ROOT
 
 START, END = dt.date(2021, 4, 20), dt.date(2021, 7, 15)  # ban -> constituents only, a rebalance
-LONG_START, LONG_END = dt.date(2020, 1, 2), dt.date(2025, 6, 30)  # all five regimes
+LONG_START, LONG_END = dt.date(2020, 1, 2), dt.date(2025, 4, 30)  # all five regimes
 
 INT = re.compile(r"^(0|[1-9]\d{0,2}(,\d{3})*)$")
 SIGNED = re.compile(r"^-?(0|[1-9]\d{0,2}(,\d{3})*)$")
@@ -76,6 +70,8 @@ class Landing:
             if path.is_file():
                 self.raw[path.relative_to(root).as_posix()] = path.read_bytes()
         self.body = {rel: orjson.loads(b) for rel, b in self.raw.items() if rel.endswith(".json")}
+        #: sessions whose balances KRX has published (on T+2) by the end of the range
+        self.balance_days = [d for d in truth.sessions if shift_sessions(d, 2) <= truth.end]
 
     def rows(self, dataset: str, day: dt.date | int, segment: str | None = None) -> list[dict]:
         rel = "/".join([DATASETS[dataset].folder, *([segment] if segment else []), f"{day}.json"])
@@ -143,6 +139,8 @@ def test_one_file_per_session_and_market_and_none_on_holidays(short):
     sessions = set(truth.sessions)
     holidays = non_session_weekdays(START, END)
     assert holidays  # 2021-05-05, 2021-05-19
+    published = {"short_balance": set(truth.sessions[:-2]), "short_trading": sessions}
+    assert set(short.balance_days) == published["short_balance"]
     for name in ("short_balance", "short_trading"):
         for market in ("KOSPI", "KOSDAQ"):
             days = {
@@ -150,7 +148,7 @@ def test_one_file_per_session_and_market_and_none_on_holidays(short):
                 for rel in truth.files
                 if rel.startswith(f"{DATASETS[name].folder}/{market}/")
             }
-            assert days == sessions
+            assert days == published[name]
     for rel in truth.files:
         landing = parse_landing_path(rel)
         if landing.file_date is not None:
@@ -219,7 +217,7 @@ def test_the_landing_zone_loads_without_a_single_rejection(short):
 
 
 def test_balance_rows_are_consistent(short):
-    for day in short.truth.sessions:
+    for day in short.balance_days:
         for market in ("KOSPI", "KOSDAQ"):
             rows = short.rows("short_balance", day, market)
             tickers = [r["ISU_CD"] for r in rows]
@@ -237,7 +235,7 @@ def test_balance_rows_are_consistent(short):
 
 
 def test_trading_rows_are_consistent_with_the_balance_file(short):
-    for day in short.truth.sessions:
+    for day in short.balance_days:
         for market in ("KOSPI", "KOSDAQ"):
             balances = {r["ISU_CD"]: r for r in short.rows("short_balance", day, market)}
             rows = short.rows("short_trading", day, market)
@@ -288,20 +286,22 @@ def test_index_levels_are_consistent(short, index_code):
         assert abs(rate) == cents(pct(abs(change), prev)) and rate * change >= 0
         assert r["FLUC_TP_CD"] == ("1" if change > 0 else "2" if change < 0 else "3")
         previous = close
-        # market caps and volumes add up from the tickers of that day
-        if index_code in ("KOSPI", "KOSDAQ"):
-            balances = short.rows("short_balance", day, index_code)
-            trades = short.rows("short_trading", day, index_code)
-            members = None
-        else:
-            market = "KOSPI" if index_code == "KOSPI200" else "KOSDAQ"
-            members = set(truth.members_on(index_code, day))
+        # market caps (balance files, where published) and volumes add up from the tickers
+        market = {"KOSPI200": "KOSPI", "KOSDAQ150": "KOSDAQ"}.get(index_code, index_code)
+        members = set(truth.members_on(index_code, day)) if market != index_code else None
+        trades = [
+            t
+            for t in short.rows("short_trading", day, market)
+            if members is None or t["ISU_CD"] in members
+        ]
+        assert members is None or len(trades) == len(members)
+        if day in short.balance_days:
             balances = [
-                b for b in short.rows("short_balance", day, market) if b["ISU_CD"] in members
+                b
+                for b in short.rows("short_balance", day, market)
+                if members is None or b["ISU_CD"] in members
             ]
-            trades = [t for t in short.rows("short_trading", day, market) if t["ISU_CD"] in members]
-            assert len(balances) == len(members)
-        assert n(r["MKTCAP"]) == sum(n(b["MKTCAP"]) for b in balances)
+            assert n(r["MKTCAP"]) == sum(n(b["MKTCAP"]) for b in balances)
         assert n(r["ACC_TRDVOL"]) == sum(n(t["ACC_TRDVOL"]) for t in trades)
         assert n(r["ACC_TRDVAL"]) == sum(n(t["ACC_TRDVAL"]) for t in trades)
 
@@ -329,20 +329,28 @@ def test_usdkrw_rows(long):
 
 
 def test_tickers_include_alphanumeric_codes(short, long):
-    tickers = set(short.balances(START)) | set(short.balances(END))
+    tickers = set(short.trades(START)) | set(short.trades(END))
     assert any(not t.isdigit() for t in tickers)
     assert any(re.match(r"^\d{5}[KLM]$", t) for t in tickers)  # preferred, like 00104K
-    late = set(long.balances(LONG_END))
+    late = set(long.trades(LONG_END))
     assert any(re.match(r"^0\d{3}[A-Z]0$", t) for t in late)  # new style, like 0037T0
 
 
-def test_master_snapshots(short):
+def test_master_snapshots(short, long):
     truth = short.truth
     masters = [rel for rel in truth.files if rel.startswith("krx/securities/")]
     assert masters == [f"krx/securities/{truth.sessions[-1]}.json"]  # last session of the range
     day = truth.sessions[-1]
     rows = short.body[masters[0]]["OutBlock_1"]
-    balances = short.balances(day)
+    trades = short.trades(day)
+    assert {r["ISU_SRT_CD"] for r in rows} == set(trades)
+    for r in rows:
+        market, t = trades[r["ISU_SRT_CD"]]
+        assert r["MKT_TP_NM"] == market and r["ISU_ABBRV"] == t["ISU_ABBRV"]
+    # a year-end master of the long range, whose balance file is published
+    day = dt.date(2020, 12, 30)
+    rows = long.body[f"krx/securities/{day}.json"]["OutBlock_1"]
+    balances = long.balances(day)
     assert {r["ISU_SRT_CD"] for r in rows} == set(balances)
     for r in rows:
         code = r["ISU_SRT_CD"]
@@ -365,8 +373,8 @@ def test_names_are_invented_and_marked(short):
     real_names = {r["ISU_ABBRV"] for r in real["OutBlock_1"]} | {
         r["ISU_NM"] for r in real["OutBlock_1"]
     }
-    names = {r["ISU_ABBRV"] for _, r in short.balances(START).values()}
-    names |= {r["ISU_ABBRV"] for _, r in short.balances(END).values()}
+    names = {r["ISU_ABBRV"] for _, r in short.trades(START).values()}
+    names |= {r["ISU_ABBRV"] for _, r in short.trades(END).values()}
     for name in names:
         assert name.endswith(NAME_MARKER)
         base = name.removesuffix(NAME_MARKER)
@@ -379,7 +387,7 @@ def test_listings_delistings_renames_and_market_changes_show_in_the_files(short)
     first, last = truth.sessions[0], truth.sessions[-1]
     assert truth.listings and truth.delistings and len(truth.renames) >= 2
     assert truth.market_changes
-    by_day = {d: short.balances(d) for d in truth.sessions}
+    by_day = {d: short.trades(d) for d in truth.sessions}
     for day, ticker, market in truth.listings:
         assert first < day
         for d in truth.sessions:
@@ -464,6 +472,8 @@ def test_snapshot_rows_agree_with_the_daily_files(short):
         if not rel.startswith("krx/index_constituents/"):
             continue
         day = parse_landing_path(rel).period_start
+        if day not in short.balance_days:
+            continue
         balances = short.balances(day)
         trades = short.trades(day)
         for r in short.body[rel]["output"]:
@@ -520,7 +530,7 @@ def _check_regime_behaviour(landing: Landing) -> dict[str, int]:
     truth = landing.truth
     seen: dict[str, int] = defaultdict(int)
     previous = None
-    for day in truth.sessions:
+    for day in landing.balance_days:
         scope = regime_on(day).scope
         balances, trades = landing.balances(day), landing.trades(day)
         for ticker, (_, row) in balances.items():
@@ -561,7 +571,7 @@ def test_balances_follow_the_regimes_over_years(long):
 
 
 def test_balance_ratios_spread_like_a_market(long):
-    for day in (dt.date(2020, 2, 3), dt.date(2022, 6, 2), dt.date(2025, 6, 30)):
+    for day in (dt.date(2020, 2, 3), dt.date(2022, 6, 2), long.balance_days[-1]):
         ratios = [float(r["BAL_RTO"]) for _, r in long.balances(day).values()]
         assert sum(r == 0 for r in ratios) > len(ratios) // 5  # many zero balances
         assert sum(0 < r < 3 for r in ratios) > len(ratios) // 10
@@ -575,7 +585,7 @@ def test_the_kosdaq150_leaver_keeps_a_decaying_residual(short):
     assert regime_on(rebalance).scope == "index_constituents"
     residuals = {(r[0], r[1]): r for r in truth.residuals}
     big, covered = truth.designated_leavers
-    after = [d for d in truth.sessions if d >= rebalance]
+    after = [d for d in short.balance_days if d >= rebalance]
     last_member_day = truth.sessions[truth.sessions.index(rebalance) - 1]
     for ticker in (big, covered):
         _, _, excluded_on, at_exit, _ = residuals[("KOSDAQ150", ticker)]
@@ -600,3 +610,29 @@ def test_truth_round_trips_to_json(short, tmp_path):
     assert data["sessions"] == [d.isoformat() for d in short.truth.sessions]
     assert set(data["memberships"]) == {"KOSPI200", "KOSDAQ150"}
     assert data["files"] == short.truth.files
+
+
+def test_residual_truth_follows_each_leaver_until_it_re_enters(long):
+    truth = long.truth
+    checked_re_entries = 0
+    for index_code, ticker, excluded_on, at_exit, zero_on in truth.residuals:
+        days = long.balance_days
+        before = [d for d in days if d < excluded_on]
+        assert n(long.balances(before[-1])[ticker][1]["BAL_QTY"]) == at_exit
+        re_entry = min(
+            (
+                iv[1]
+                for iv in truth.memberships[index_code]
+                if iv[0] == ticker and iv[1] > excluded_on
+            ),
+            default=None,
+        )
+        checked_re_entries += re_entry is not None
+        followed = [d for d in days if d >= excluded_on and (re_entry is None or d < re_entry)]
+        zeros = [
+            d
+            for d in followed
+            if ticker in long.balances(d) and long.balances(d)[ticker][1]["BAL_QTY"] == "0"
+        ]
+        assert zero_on == (zeros[0] if zeros else None), (index_code, ticker, excluded_on)
+    assert checked_re_entries

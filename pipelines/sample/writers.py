@@ -1,0 +1,307 @@
+"""File writers: every landing file, byte for byte in the form KRX and ECOS answer with (compact
+JSON, UTF-8, every value a string), plus the ``SAMPLE_README.txt`` that says the data is invented.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zlib
+from pathlib import Path
+
+import numpy as np
+import orjson
+
+from pipelines.calendar import non_session_weekdays
+from pipelines.sample.formats import (
+    fluc,
+    fmt_int,
+    fmt_signed_hundredths,
+    hundredths,
+    hundredths_field,
+    int_field,
+    isin_for,
+    records,
+    signed_hundredths,
+    text_matrix,
+)
+from pipelines.sample.market import usdkrw_values
+from pipelines.sample.names import ENG_MARKER, NAME_MARKER, PREF
+from pipelines.sample.universe import Universe
+from pipelines.sources.datasets import DATASETS, MARKETS, landing_relpath
+
+README_NAME = "SAMPLE_README.txt"
+
+_BAL_SEPS = ('","LIST_SHRS":"', '","BAL_AMT":"', '","MKTCAP":"', '","BAL_RTO":"', '"},')
+_TRD_SEPS = (
+    '","UPTICKRULE_APPL_TRDVOL":"',
+    '","UPTICKRULE_EXCPT_TRDVOL":"',
+    '","ACC_TRDVOL":"',
+    '","TRDVOL_WT":"',
+    '","CVSRTSELL_TRDVAL":"',
+    '","UPTICKRULE_APPL_TRDVAL":"',
+    '","UPTICKRULE_EXCPT_TRDVAL":"',
+    '","ACC_TRDVAL":"',
+    '","TRDVAL_WT":"',
+    '"},',
+)
+
+
+def ecos_usdkrw_row(time: str, value: str) -> dict:
+    """One ECOS 731Y001/0000001 (KRW per USD) row as the API sends it: the unused item columns
+    are null, ``TIME`` is YYYYMMDD, ``DATA_VALUE`` a string."""
+    return {
+        "STAT_CODE": "731Y001",
+        "STAT_NAME": "3.1.1.1. 주요국 통화의 대원화환율",
+        "ITEM_CODE1": "0000001",
+        "ITEM_NAME1": "원/미국달러(매매기준율)",
+        "ITEM_CODE2": None,
+        "ITEM_NAME2": None,
+        "ITEM_CODE3": None,
+        "ITEM_NAME3": None,
+        "ITEM_CODE4": None,
+        "ITEM_NAME4": None,
+        "UNIT_NAME": "원",
+        "WGT": None,
+        "TIME": time,
+        "DATA_VALUE": value,
+    }
+
+
+def ecos_body(rows: list[dict]) -> dict:
+    """An ECOS StatisticSearch answer holding ``rows``."""
+    return {"StatisticSearch": {"list_total_count": len(rows), "row": rows}}
+
+
+class LandingWriter:
+    """Writes under ``root`` and lists every landing path written (relative to the root)."""
+
+    def __init__(self, root: Path, seed: int, universe: Universe):
+        self.root, self.seed, self.u = Path(root), seed, universe
+        self.timeline = universe.timeline
+        self.files: list[str] = []
+        self._made_dirs: set[Path] = set()
+        prefixes = [self._prefixes(i) for i in range(universe.N)]
+        self._bal_prefix = [p[0] for p in prefixes]
+        self._trd_prefix = [p[1] for p in prefixes]
+
+    def _write(self, relpath: str, body: str | bytes) -> None:
+        path = self.root / relpath
+        if path.parent not in self._made_dirs:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._made_dirs.add(path.parent)
+        path.write_bytes(body.encode() if isinstance(body, str) else body)
+        self.files.append(relpath)
+
+    def _stamp(self, day: dt.date, relpath: str) -> str:
+        """A KRX-style ``CURRENT_DATETIME`` on the evening of ``day`` (derived, not the clock)."""
+        h = zlib.crc32(f"{self.seed}:{relpath}".encode())
+        secs = 18 * 3600 + h % (4 * 3600)
+        hh, rem = divmod(secs, 3600)
+        mm, ss = divmod(rem, 60)
+        return f"{day:%Y.%m.%d} PM {hh - 12:02d}:{mm:02d}:{ss:02d}"
+
+    def _envelope(self, body: bytes, fetched: dt.date, relpath: str) -> bytes:
+        stamp = self._stamp(fetched, relpath)
+        return b'{"OutBlock_1":[' + body + f'],"CURRENT_DATETIME":"{stamp}"}}'.encode()
+
+    def _prefixes(self, i: int) -> tuple[str, str]:
+        sec = self.u.secs[i]
+        head = f'{{"ISU_CD":"{sec.code}","ISU_ABBRV":{orjson.dumps(sec.abbr).decode()},'
+        return (head + '"BAL_QTY":"', head + '"SECUGRP_NM":"주권","CVSRTSELL_TRDVOL":"')
+
+    def renamed(self, i: int) -> None:
+        """Refresh the cached row heads of security ``i`` after a rename."""
+        self._bal_prefix[i], self._trd_prefix[i] = self._prefixes(i)
+
+    def orders(self, listed: np.ndarray) -> list[tuple]:
+        """Per market: the listed securities in KRX's row order (by name) and their row heads."""
+        out = []
+        for market in range(len(MARKETS)):
+            idx = np.flatnonzero(listed & (self.u.market_id == market))
+            secs = self.u.secs
+            order = sorted(idx.tolist(), key=lambda i: (secs[i].abbr, secs[i].code))
+            out.append(
+                (
+                    np.array(order, dtype=np.int64),
+                    text_matrix([self._bal_prefix[i] for i in order]),
+                    text_matrix([self._trd_prefix[i] for i in order]),
+                )
+            )
+        return out
+
+    def published(self, day: dt.date, dataset: str) -> dt.date | None:
+        """The session KRX publishes ``dataset`` for ``day``; None when that is after the end
+        of the range (the sample's "today"), so that no file exists before its publication."""
+        published = self.timeline.published(day, DATASETS[dataset].publication_lag_sessions)
+        return published if published <= self.timeline.end else None
+
+    def daily(self, day, orders, qty, sh, close, vol, upt, exm) -> None:
+        """The short-balance and short-trading files of ``day`` that are published by the end."""
+        short = upt + exm
+        cap = sh * close
+        bal_amt = qty * close
+        bal_published = self.published(day, "short_balance")
+        for m, market in enumerate(MARKETS):
+            idx, bal_head, trd_head = orders[m]
+            q, s = qty[idx], sh[idx]
+            rel = landing_relpath(DATASETS["short_balance"], day, market)
+            body = records(
+                bal_head,
+                [
+                    int_field(q),
+                    int_field(s),
+                    int_field(bal_amt[idx]),
+                    int_field(cap[idx]),
+                    hundredths_field(hundredths(q, s)),
+                ],
+                _BAL_SEPS,
+            )
+            if bal_published is not None:
+                self._write(rel, self._envelope(body, bal_published, rel))
+            v, sv, ua, ue, c = vol[idx], short[idx], upt[idx], exm[idx], close[idx]
+            wt = hundredths_field(np.where(v > 0, hundredths(sv, np.maximum(v, 1)), 0))
+            rel = landing_relpath(DATASETS["short_trading"], day, market)
+            body = records(
+                trd_head,
+                [
+                    int_field(sv),
+                    int_field(ua),
+                    int_field(ue),
+                    int_field(v),
+                    wt,
+                    int_field(sv * c),
+                    int_field(ua * c),
+                    int_field(ue * c),
+                    int_field(v * c),
+                    wt,
+                ],
+                _TRD_SEPS,
+            )
+            self._write(rel, self._envelope(body, day, rel))
+
+    def constituents(self, day, member, close, prev_close, cap, halted) -> dict[str, list[str]]:
+        """Index constituent snapshots of ``day`` (by market cap); returns the members' codes."""
+        snapshot = {}
+        for index_code, mask in member.items():
+            idx = np.flatnonzero(mask)
+            idx = idx[np.lexsort((idx, -cap[idx]))].tolist()
+            rows = []
+            for i in idx:
+                c, pc = int(close[i]), int(prev_close[i])
+                if halted[i]:  # no trade: KRX leaves the change blank
+                    fl, chg, rate = "", "-", "-"
+                else:
+                    fl = fluc(c - pc)
+                    chg = fmt_int(c - pc)
+                    rate = fmt_signed_hundredths(signed_hundredths(c - pc, pc))
+                rows.append(
+                    {
+                        "ISU_SRT_CD": self.u.codes[i],
+                        "ISU_ABBRV": self.u.secs[i].abbr,
+                        "TDD_CLSPRC": fmt_int(c),
+                        "FLUC_TP_CD": fl,
+                        "STR_CMP_PRC": chg,
+                        "FLUC_RT": rate,
+                        "MKTCAP": fmt_int(int(cap[i])),
+                        "IDX_ID": "",
+                    }
+                )
+            rel = landing_relpath(DATASETS["index_constituents"], day, index_code)
+            self._write(
+                rel, orjson.dumps({"output": rows, "CURRENT_DATETIME": self._stamp(day, rel)})
+            )
+            snapshot[index_code] = sorted(self.u.codes[i] for i in idx)
+        return snapshot
+
+    def master(self, day: dt.date, listed: np.ndarray, shares: np.ndarray) -> None:
+        """The securities master of ``day``: every listed security, by full name."""
+        rows = []
+        for i in np.flatnonzero(listed).tolist():
+            s = self.u.secs[i]
+            rows.append(
+                {
+                    "ISU_CD": isin_for(s.code),
+                    "ISU_SRT_CD": s.code,
+                    "ISU_NM": s.full_name,
+                    "ISU_ABBRV": s.abbr,
+                    "ISU_ENG_NM": s.eng_name,
+                    "LIST_DD": f"{s.list_dd:%Y/%m/%d}",
+                    "MKT_TP_NM": MARKETS[s.market],
+                    "SECUGRP_NM": "주권",
+                    "SECT_TP_NM": s.sect,
+                    "KIND_STKCERT_TP_NM": PREF[s.pref][3] if s.pref else "보통주",
+                    "PARVAL": s.parval,
+                    "LIST_SHRS": fmt_int(int(shares[i])),
+                }
+            )
+        rows.sort(key=lambda r: (r["ISU_NM"], r["ISU_SRT_CD"]))
+        rel = landing_relpath(DATASETS["securities"], day)
+        self._write(
+            rel, orjson.dumps({"OutBlock_1": rows, "CURRENT_DATETIME": self._stamp(day, rel)})
+        )
+
+    def index_files(self, index_rows: dict[str, list]) -> None:
+        """One file per index and year, newest session first like KRX."""
+        for index_code, rows in index_rows.items():
+            by_year: dict[int, list] = {}
+            for row in rows:
+                by_year.setdefault(row[0].year, []).append(row)
+            for year, yrows in by_year.items():
+                out = []
+                for day, c, pc, o, h, lo, vol, val, cap in reversed(yrows):
+                    out.append(
+                        {
+                            "TRD_DD": f"{day:%Y/%m/%d}",
+                            "CLSPRC_IDX": fmt_signed_hundredths(c),
+                            "FLUC_TP_CD": fluc(c - pc),
+                            "PRV_DD_CMPR": fmt_signed_hundredths(c - pc),
+                            "UPDN_RATE": fmt_signed_hundredths(signed_hundredths(c - pc, pc)),
+                            "OPNPRC_IDX": fmt_signed_hundredths(o),
+                            "HGPRC_IDX": fmt_signed_hundredths(h),
+                            "LWPRC_IDX": fmt_signed_hundredths(lo),
+                            "ACC_TRDVOL": fmt_int(vol),
+                            "ACC_TRDVAL": fmt_int(val),
+                            "MKTCAP": fmt_int(cap),
+                        }
+                    )
+                rel = landing_relpath(DATASETS["index_ohlcv"], dt.date(year, 1, 1), index_code)
+                self._write(
+                    rel,
+                    orjson.dumps(
+                        {"output": out, "CURRENT_DATETIME": self._stamp(yrows[-1][0], rel)}
+                    ),
+                )
+
+    def usdkrw(self, rng: np.random.Generator) -> None:
+        """ECOS 731Y001/0000001, one file per year: sessions plus year-end closures (banks
+        trade, KRX doesn't)."""
+        extra = [
+            d
+            for d in non_session_weekdays(self.timeline.start, self.timeline.end)
+            if d.month == 12 and d.day >= 29
+        ]
+        days = sorted(set(self.timeline.sessions) | set(extra))
+        rows_by_year: dict[int, list] = {}
+        for day, value in usdkrw_values(days, rng):
+            rows_by_year.setdefault(day.year, []).append(ecos_usdkrw_row(f"{day:%Y%m%d}", value))
+        for year, rows in rows_by_year.items():
+            rel = landing_relpath(DATASETS["usdkrw"], dt.date(year, 1, 1))
+            self._write(rel, orjson.dumps(ecos_body(rows)))
+
+    def readme(self, scale: str) -> None:
+        sessions = self.timeline.sessions
+        text = (
+            "SYNTHETIC SAMPLE DATA - NOT REAL MARKET DATA\n"
+            "\n"
+            "Every file under this directory was written by krx-short's sample generator\n"
+            "(pipelines/sample/generator.py) in the formats of the KRX data portal and the Bank\n"
+            "of Korea ECOS API. Companies, tickers, prices, balances and exchange rates are\n"
+            "invented. Korean names carry the marker "
+            f"{NAME_MARKER}; English names end in {ENG_MARKER}.\n"
+            "\n"
+            f"seed: {self.seed}\nscale: {scale}\n"
+            f"sessions: {sessions[0]} .. {sessions[-1]} ({len(sessions)})\n"
+            "\n"
+            "Readers of the landing zone ignore this file.\n"
+        )
+        (self.root / README_NAME).write_text(text, encoding="utf-8")
