@@ -14,7 +14,7 @@ import duckdb
 import pytest
 
 from pipelines import settings
-from pipelines.cli.summary import TABLES, summary
+from pipelines.cli.summary import TABLES, calibration, summary
 from pipelines.warehouse import connect
 from tests.helpers import EXPORT_SAMPLE_END, EXPORT_SAMPLE_START
 
@@ -141,3 +141,33 @@ def test_number_formats_missing_values_and_missing_tables():
         "  2024-01-03 KOSPI  12,345.68 trn KRW, 9,876.54 bn USD, 0.500% of market cap, regime 4"
     )
     assert not any(str(dt.date(2024, 1, 2)) in line for line in lines[header + 1 :])
+
+
+CALIBRATED = re.compile(
+    r"  (\d{4}-\d\d-\d\d) (\S+) +short balance ([\d,.]+) trn KRW = (\d+\.\d\d) % of market cap "
+    r"\(KRX: .*\)"
+)
+
+
+def test_the_demo_sets_the_sample_beside_krx_s_totals(sample):
+    """2025-03-31 from the landing rows (balances over the index file's market cap); the sample
+    ends before 2025-07-09, which is said to be missing."""
+    wh, _ = sample
+    with connect(wh.db, read_only=True) as con:
+        text = calibration(con)
+        expected = dict(
+            (market, (balance, cap))
+            for market, balance, cap in con.execute(
+                "select b.market, sum(b.bal_amt), any_value(i.mktcap) "
+                "from raw.krx_short_balance b join raw.krx_index_ohlcv i "
+                "on i.index_code = b.market and i.trd_dd = b.trade_date "
+                "where b.trade_date = date '2025-03-31' group by b.market"
+            ).fetchall()
+        )
+    got = {m[2]: m for m in lines_matching(CALIBRATED, text)}
+    assert set(got) == {"KOSPI", "KOSDAQ"}
+    for market, (balance, cap) in expected.items():
+        assert got[market][1] == "2025-03-31"
+        assert got[market][3] == f"{balance / 1e12:,.3f}"
+        assert got[market][4] == f"{100 * balance / cap:.2f}"
+    assert text.count("2025-07-09") == 2 and text.count("not in the warehouse") == 2

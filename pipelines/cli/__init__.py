@@ -63,7 +63,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from pipelines.calendar import last_session_on_or_before, today_kst
     from pipelines.cli.build import run_build
-    from pipelines.cli.summary import summary
+    from pipelines.cli.summary import calibration, summary
     from pipelines.sample.generator import README_NAME, generate
     from pipelines.sources.landing import discover
     from pipelines.warehouse import connect
@@ -86,6 +86,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return 1
     with connect(settings.duckdb_path(), read_only=True) as con:
         print(summary(con, settings.export_dir()))
+        print(calibration(con))
     return 0
 
 

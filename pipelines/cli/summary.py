@@ -59,3 +59,19 @@ def summary(con, export_root: Path) -> str:
     lines.append(f"Parquet exports: {export_root} (manifest.json lists every table)")
     lines.append("Open the UI: make dev  (dagster dev on http://127.0.0.1:3000)")
     return "\n".join(lines)
+
+
+def calibration(con) -> str:
+    """The sample's market ratios on the days KRX's own totals are quoted, beside KRX's."""
+    from pipelines.sample.calibration import KRX_MARKET_TOTALS, calibration_lines
+
+    days = sorted({day for day, *_ in KRX_MARKET_TOTALS})
+    rows = con.execute(
+        "select trade_date, market, total_balance_krw, market_cap_krw "
+        "from marts.fct_market_short_balances "
+        "where trade_date in (select unnest(?::date[])) and market_cap_krw > 0",
+        [days],
+    ).fetchall()
+    totals = {(day, market): (balance, cap) for day, market, balance, cap in rows}
+    lines = ["the sample beside KRX's published market totals:"]
+    return "\n".join(lines + [f"  {line}" for line in calibration_lines(totals)])
