@@ -144,6 +144,21 @@ def export_dagster_environment(home: Path) -> None:
 
 
 @contextmanager
+def duckdb_environment(path: Path) -> Iterator[None]:
+    """``KRX_DUCKDB_PATH`` pointing at ``path`` (a build's working copy, ``pipelines.publication``)
+    while a step writes it: dbt's profile reads it."""
+    saved = os.environ.get(DUCKDB_ENV)
+    os.environ[DUCKDB_ENV] = str(path)
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(DUCKDB_ENV, None)
+        else:
+            os.environ[DUCKDB_ENV] = saved
+
+
+@contextmanager
 def window_environment(env: Mapping[str, str]) -> Iterator[None]:
     """``os.environ`` holding exactly ``env``'s window variables (none for an unwindowed run)
     while dbt runs: its macros read them as they compile each model."""

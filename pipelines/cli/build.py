@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
+from pipelines import settings
 from pipelines.calendar import sessions_between
 from pipelines.instance import ensure_dagster_home, process_tags, release_dead_runs
+from pipelines.publication import abandon
 
 
 @dataclass
@@ -56,6 +58,8 @@ def run_build(
         },
         raise_on_error=False,
     )
+    if not result.success:  # readers keep the last complete build; its working copy goes
+        abandon(settings.duckdb_path(), result.run_id)
     return summarise(result)
 
 
