@@ -33,8 +33,10 @@ WORKERS_ENV = "KRX_LOAD_WORKERS"
 #: ``DbtCliResource`` (a dbt subprocess per op) and Dagster's own SQLite event storage.
 INTERNALS_ENV = "KRX_INTERNALS"
 INTERNALS = ("pinned", "stock")
-#: Kills the process at a named point (``pipelines.faults``), for the crash tests.
+#: Kills the process (or raises a write error) at a named point (``pipelines.faults``), and
+#: the file that records every point reached: for the crash tests.
 FAILPOINT_ENV = "KRX_FAILPOINT"
+TRACE_ENV = "KRX_FAILPOINT_TRACE"
 #: The half-open window ``[start, end)`` of a dbt run (``dbt_project/macros/in_window.sql``).
 WINDOW_ENV = ("KRX_DBT_MIN_DATE", "KRX_DBT_MAX_DATE")
 # --- Dagster -------------------------------------------------------------------------------
