@@ -33,7 +33,9 @@ def failpoint(name: str, path: object = None) -> None:
             handle.write(point + "\n")
     if chosen is None:
         return
-    target, _, action = chosen.partition(":")
+    target, _, action = chosen.rpartition(":")
+    if action not in ERRORS:  # names hold colons too: "dbt-done:<node>"
+        target, action = chosen, ""
     if target not in (name, point) or (target == name and _reached[name] > 1):
         return
     if action in ERRORS:
