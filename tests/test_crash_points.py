@@ -114,9 +114,14 @@ def _published(root: Path) -> dict[str, tuple] | None:
         return table_checksums(con, ignore_columns=LOAD_TIMES)
 
 
-def _files(root: Path) -> dict[str, str]:
+def _files(root: Path) -> dict[str, tuple[int, int, str]]:
+    """(inode, mtime, sha256) of every file: a file swapped for an identical one differs."""
     return {
-        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        p.relative_to(root).as_posix(): (
+            p.stat().st_ino,
+            p.stat().st_mtime_ns,
+            hashlib.sha256(p.read_bytes()).hexdigest(),
+        )
         for p in sorted(root.rglob("*"))
         if p.is_file()
     }

@@ -68,6 +68,8 @@ def summarise(result: dg.ExecuteInProcessResult) -> BuildOutcome:
     for event in result.all_events:
         if event.event_type == dg.DagsterEventType.STEP_FAILURE:
             error = event.step_failure_data.error
+            while error is not None and error.cause is not None:  # what the step raised
+                error = error.cause
             reason = error.message.strip().splitlines()[-1] if error else "unknown error"
             outcome.failed_steps.append(f"{event.step_key}: {reason}")
         elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
