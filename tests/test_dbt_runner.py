@@ -69,7 +69,7 @@ def test_dbt_assets_split_into_three_acyclic_ops():
         krx_dbt_incremental,
         krx_dbt_rollups,
     )
-    from pipelines.defs.resources import dbt_resource
+    from pipelines.defs.resources import DuckDBWarehouse, dbt_resource
 
     def keys(assets_def):
         return {k.to_user_string() for k in assets_def.keys}
@@ -117,7 +117,8 @@ def test_dbt_assets_split_into_three_acyclic_ops():
     } == {"staging", "marts"}
     for assets_def in dbt_asset_defs:
         assert assets_def.op.pool == "duckdb"
-    defs = dg.Definitions(assets=dbt_asset_defs, resources={"dbt": dbt_resource()})
+    resources = {"dbt": dbt_resource(), "warehouse": DuckDBWarehouse(path="unused")}
+    defs = dg.Definitions(assets=dbt_asset_defs, resources=resources)
     defs.resolve_all_job_defs()
 
 
