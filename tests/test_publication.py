@@ -177,3 +177,23 @@ def test_an_abandoned_run_leaves_the_published_file_and_no_working_copy(tmp_path
     abandon(published, "failed")
     assert not work.exists()
     assert _tables(published) == {"base": 0}
+
+
+def test_an_export_s_leftovers_are_cleared_and_a_month_moved_aside_comes_back(tmp_path):
+    from pipelines.exports import clear_leftovers
+
+    hexes = iter(f"{n:032x}" for n in range(1, 10))
+    fact = tmp_path / "fct_x"
+    (fact / "year=2021" / f".month=6.{next(hexes)}").mkdir(parents=True)  # killed mid-swap
+    (fact / "year=2021" / "month=5").mkdir()  # its replacement arrived: the old one goes
+    (fact / "year=2021" / f".month=5.{next(hexes)}").mkdir()
+    (tmp_path / f".fct_x.{next(hexes)}" / "year=2021").mkdir(parents=True)  # staging
+    (tmp_path / f".dim_y.parquet.{next(hexes)}").write_bytes(b"half")
+    (tmp_path / f".manifest.{next(hexes)}.json").write_text("{")
+    (tmp_path / ".notes").write_text("a user's file")
+
+    clear_leftovers(tmp_path)
+
+    left = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*"))
+    assert left == [".notes", "fct_x", "fct_x/year=2021", "fct_x/year=2021/month=5",
+                    "fct_x/year=2021/month=6"]  # fmt: skip
