@@ -3,8 +3,9 @@
 The facts (the marts tagged ``export_by_month`` in ``dbt_project/dbt_project.yml``, read from
 the dbt manifest) are Hive-partitioned by ``year=``/``month=`` of ``trade_date`` (an empty fact
 is one zero-row ``empty.parquet`` with its columns, so a glob over its folder still reads);
-dimensions and marts are single files. Every write goes to a temporary path first and is
-swapped into place, so a reader never sees half a table. ``manifest.json`` lists each table's
+dimensions and marts are single files. Every table is written to a hidden temporary path first
+and all are swapped into place once every write succeeded, so a reader never sees half a table and
+a failed write leaves the previous export. ``manifest.json`` lists each table's
 path, rows, columns and checksum.
 """
 
@@ -14,6 +15,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 import shutil
 import uuid
 from dataclasses import dataclass, field
@@ -126,15 +128,41 @@ def _months(start: dt.date, end: dt.date) -> list[tuple[int, int]]:
     return months
 
 
-def _write_file(con, query: str, target: Path) -> None:
-    """``query`` as one Parquet file at ``target``, swapped into place."""
-    temp = target.with_name(f".{target.name}.{uuid.uuid4().hex}")
+#: The hidden names of files and folders an export writes before swapping them in.
+TEMPORARY_NAME = re.compile(r"^\..+\.[0-9a-f]{32}(\.json)?$")
+
+
+def _temporary(target: Path) -> Path:
+    return target.with_name(f".{target.name}.{uuid.uuid4().hex}")
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def clear_leftovers(root: Path) -> None:
+    """Remove what a killed export left under ``root``: its hidden temporary files and folders;
+    a month folder moved aside for its replacement goes back when the replacement never came."""
+    for path in sorted(root.rglob(".*"), key=lambda p: len(p.parts)):
+        if not TEMPORARY_NAME.match(path.name) or not path.exists():
+            continue
+        original = path.with_name(path.name[1:-33])
+        if path.parent.name.startswith("year=") and path.is_dir() and not original.exists():
+            os.replace(path, original)
+        else:
+            _remove(path)
+
+
+def _write_file(con, query: str, target: Path, staged: list[Path]) -> Path:
+    """``query`` as a hidden Parquet file beside ``target``, listed in ``staged``."""
+    temp = _temporary(target)
+    staged.append(temp)
     con.execute(f"copy ({query}) to {_quote(temp)} ({COPY_OPTIONS})")
-    os.replace(temp, target)
-
-
-def _export_single(con, table: str, root: Path) -> None:
-    _write_file(con, f"select * from marts.{table}", root / f"{table}.parquet")
+    failpoint("export-file-written", temp)
+    return temp
 
 
 def _with_partition_columns(table: str) -> str:
@@ -144,10 +172,24 @@ def _with_partition_columns(table: str) -> str:
     )
 
 
-def _export_partitioned(con, table: str, root: Path, window: Window | None) -> None:
-    """Write the fact's months (all, or those the window touches) and swap them in."""
+@dataclass(frozen=True)
+class _Months:
+    """A fact's months written to ``staging``, to be swapped into ``final``."""
+
+    final: Path
+    staging: Path
+    written: set[Path]  # year=/month= folders
+    stale: set[Path]  # month folders of the export that no longer hold a row
+    empty: Path | None  # the zero-row file, when no month will hold a row
+
+
+def _stage_months(
+    con, table: str, root: Path, window: Window | None, staged: list[Path]
+) -> _Months:
+    """Write the fact's months (all, or those the window touches) beside the exported ones."""
     final = root / table
-    staging = root / f".{table}.{uuid.uuid4().hex}"
+    staging = _temporary(final)
+    staged.append(staging)
     where = ""
     if window is not None:
         months = _months(*window)
@@ -161,32 +203,45 @@ def _export_partitioned(con, table: str, root: Path, window: Window | None) -> N
         f"copy ({_with_partition_columns(table)} {where}) to {_quote(staging)} "
         f"({COPY_OPTIONS}, partition_by (year, month), filename_pattern 'data_{{i}}')"
     )
-    final.mkdir(parents=True, exist_ok=True)
+    failpoint("export-file-written", staging)
     written = {p.relative_to(staging) for p in staging.glob("year=*/month=*")}
+    exported = {p.relative_to(final) for p in final.glob("year=*/month=*")}
     if months is None:
-        stale = {p.relative_to(final) for p in final.glob("year=*/month=*")} - written
+        stale = exported - written
     else:
         stale = {Path(f"year={y}/month={m}") for y, m in months} - written
-    for part in sorted(written):
+    empty = None
+    if not written | (exported - stale):  # no month holds a row: one zero-row file
+        final.mkdir(parents=True, exist_ok=True)
+        query = f"{_with_partition_columns(table)} limit 0"
+        empty = _write_file(con, query, final / EMPTY_FACT_FILE, staged)
+    return _Months(final, staging, written, stale, empty)
+
+
+def _swap_months(months: _Months) -> None:
+    final = months.final
+    final.mkdir(parents=True, exist_ok=True)
+    for part in sorted(months.written):
         target = final / part
         target.parent.mkdir(parents=True, exist_ok=True)
         old = None
         if target.exists():
-            old = target.with_name(f".{target.name}.{uuid.uuid4().hex}")
+            old = _temporary(target)
             os.replace(target, old)
-        os.replace(staging / part, target)
+        os.replace(months.staging / part, target)
+        failpoint("export-month-swapped")
         if old is not None:
             shutil.rmtree(old)
-    for part in stale:
+    for part in months.stale:
         shutil.rmtree(final / part, ignore_errors=True)
     for year_dir in final.glob("year=*"):
         if not any(year_dir.iterdir()):
             year_dir.rmdir()
-    shutil.rmtree(staging, ignore_errors=True)
-    if any(final.glob("year=*/month=*")):
+    shutil.rmtree(months.staging, ignore_errors=True)
+    if months.empty is None:
         (final / EMPTY_FACT_FILE).unlink(missing_ok=True)
-    else:  # no month holds a row: one zero-row file carries the columns
-        _write_file(con, f"{_with_partition_columns(table)} limit 0", final / EMPTY_FACT_FILE)
+    else:
+        os.replace(months.empty, final / EMPTY_FACT_FILE)
 
 
 @dataclass(frozen=True)
@@ -247,24 +302,46 @@ def _describe(con, table: str, root: Path, partitioned: bool, recorded: Recorded
 def export_marts(con, root: Path, window: Window | None = None) -> dict[str, TableExport]:
     """Export every ``marts`` table under ``root``, the ``monthly_tables`` month by month; with
     ``window`` only their months in it are rewritten. Writes ``manifest.json`` and returns what
-    it lists; files the last manifest already describes, unmodified since, are not read again."""
+    it lists; files the last manifest already describes, unmodified since, are not read again.
+
+    Every table is written to hidden files first and swapped in only once all are written: a
+    write that fails (a full disk, a read-only folder) leaves the previous export as it was. What
+    a killed export left is cleared first (``clear_leftovers``)."""
     root.mkdir(parents=True, exist_ok=True)
+    clear_leftovers(root)
     recorded = Recorded.read(root)
     monthly = monthly_tables()
+    tables = mart_tables(con)
+    staged: list[Path] = []
+    try:
+        pending = {
+            table: _stage_months(con, table, root, window, staged)
+            if table in monthly
+            else _write_file(con, f"select * from marts.{table}", root / f"{table}.parquet", staged)
+            for table in tables
+        }
+    except BaseException:
+        for path in staged:
+            _remove(path)
+        raise
     exports = {}
-    for table in mart_tables(con):
-        partitioned = table in monthly
-        if partitioned:
-            _export_partitioned(con, table, root, window)
+    for table, new in pending.items():
+        if isinstance(new, _Months):
+            _swap_months(new)
         else:
-            _export_single(con, table, root)
-        exports[table] = _describe(con, table, root, partitioned, recorded)
+            os.replace(new, root / f"{table}.parquet")
+        exports[table] = _describe(con, table, root, table in monthly, recorded)
     failpoint("export-before-manifest")
     manifest = {
         "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "tables": {name: e.manifest_entry() for name, e in exports.items()},
     }
     temp = root / f".manifest.{uuid.uuid4().hex}.json"
-    temp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    try:
+        temp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        failpoint("export-file-written", temp)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
     os.replace(temp, root / "manifest.json")
     return exports

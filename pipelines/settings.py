@@ -33,8 +33,10 @@ WORKERS_ENV = "KRX_LOAD_WORKERS"
 #: ``DbtCliResource`` (a dbt subprocess per op) and Dagster's own SQLite event storage.
 INTERNALS_ENV = "KRX_INTERNALS"
 INTERNALS = ("pinned", "stock")
-#: Kills the process at a named point (``pipelines.faults``), for the crash tests.
+#: Kills the process (or raises a write error) at a named point (``pipelines.faults``), and
+#: the file that records every point reached: for the crash tests.
 FAILPOINT_ENV = "KRX_FAILPOINT"
+TRACE_ENV = "KRX_FAILPOINT_TRACE"
 #: The half-open window ``[start, end)`` of a dbt run (``dbt_project/macros/in_window.sql``).
 WINDOW_ENV = ("KRX_DBT_MIN_DATE", "KRX_DBT_MAX_DATE")
 # --- Dagster -------------------------------------------------------------------------------
@@ -141,6 +143,21 @@ def export_dagster_environment(home: Path) -> None:
     """``DAGSTER_HOME`` and ``RUN_ENVIRONMENT`` for the instance of this process."""
     os.environ[DAGSTER_HOME_ENV] = str(home)
     os.environ.update(RUN_ENVIRONMENT)
+
+
+@contextmanager
+def duckdb_environment(path: Path) -> Iterator[None]:
+    """``KRX_DUCKDB_PATH`` pointing at ``path`` (a build's working copy, ``pipelines.publication``)
+    while a step writes it: dbt's profile reads it."""
+    saved = os.environ.get(DUCKDB_ENV)
+    os.environ[DUCKDB_ENV] = str(path)
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(DUCKDB_ENV, None)
+        else:
+            os.environ[DUCKDB_ENV] = saved
 
 
 @contextmanager

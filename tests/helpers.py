@@ -73,6 +73,20 @@ def table_checksums(
     return sums
 
 
+def exported_rows(root: Path) -> dict[str, tuple]:
+    """(rows, order-independent content hash) of every exported table under ``root``."""
+    with duckdb.connect() as con:
+        out = {}
+        for path in sorted(root.iterdir()):
+            if path.name == "manifest.json" or path.name.startswith("."):
+                continue
+            pattern = f"{path}/**/*.parquet" if path.is_dir() else str(path)
+            out[path.name] = con.execute(
+                f"select count(*), coalesce(sum(hash(t)), 0) from read_parquet('{pattern}') t"
+            ).fetchone()
+        return out
+
+
 # --- dbt on a warehouse file ------------------------------------------------------------------
 
 

@@ -69,7 +69,7 @@ def test_dbt_assets_split_into_three_acyclic_ops():
         krx_dbt_incremental,
         krx_dbt_rollups,
     )
-    from pipelines.defs.resources import dbt_resource
+    from pipelines.defs.resources import DuckDBWarehouse, dbt_resource
 
     def keys(assets_def):
         return {k.to_user_string() for k in assets_def.keys}
@@ -121,7 +121,8 @@ def test_dbt_assets_split_into_three_acyclic_ops():
     } == {"staging", "marts"}
     for assets_def in dbt_asset_defs:
         assert assets_def.op.pool == "duckdb"
-    defs = dg.Definitions(assets=dbt_asset_defs, resources={"dbt": dbt_resource()})
+    resources = {"dbt": dbt_resource(), "warehouse": DuckDBWarehouse(path="unused")}
+    defs = dg.Definitions(assets=dbt_asset_defs, resources=resources)
     defs.resolve_all_job_defs()
 
 
@@ -130,7 +131,7 @@ def test_dagster_ops_build_a_partition_with_checks_and_row_counts(sample, tmp_pa
     import dagster as dg
 
     from pipelines.defs.assets.dbt import dbt_asset_defs
-    from pipelines.defs.resources import dbt_resource
+    from pipelines.defs.resources import DuckDBWarehouse, dbt_resource
     from pipelines.warehouse import connect
 
     wh, _ = sample
@@ -153,7 +154,7 @@ def test_dagster_ops_build_a_partition_with_checks_and_row_counts(sample, tmp_pa
         for key in (first, second):  # two runs in one process: one parse, two windows
             results[key] = dg.materialize(
                 dbt_asset_defs,
-                resources={"dbt": dbt_resource()},
+                resources={"dbt": dbt_resource(), "warehouse": DuckDBWarehouse(path=str(db))},
                 instance=instance,
                 partition_key=key,
                 raise_on_error=False,
@@ -209,11 +210,12 @@ def test_dagster_ops_build_a_partition_with_checks_and_row_counts(sample, tmp_pa
 def test_a_failing_dbt_test_fails_the_op_after_recording_its_events(sample, tmp_path, monkeypatch):
     """No USD/KRW at all: the market mart's error-severity not_null test fails. The rollups op
     fails naming the test, after Dagster has recorded the models it built and the failed check;
-    dbt has let go of the warehouse."""
+    dbt has let go of the working copy, and the published file is left as it was."""
     import dagster as dg
 
     from pipelines.defs.assets.dbt import dbt_asset_defs
-    from pipelines.defs.resources import dbt_resource
+    from pipelines.defs.resources import DuckDBWarehouse, dbt_resource
+    from pipelines.publication import working_path
     from pipelines.warehouse import connect
 
     wh, _ = sample
@@ -225,7 +227,7 @@ def test_a_failing_dbt_test_fails_the_op_after_recording_its_events(sample, tmp_
     with dg.instance_for_test() as instance:
         result = dg.materialize(
             dbt_asset_defs,
-            resources={"dbt": dbt_resource()},
+            resources={"dbt": dbt_resource(), "warehouse": DuckDBWarehouse(path=str(db))},
             instance=instance,
             partition_key="2021-06-11",
             raise_on_error=False,
@@ -241,9 +243,14 @@ def test_a_failing_dbt_test_fails_the_op_after_recording_its_events(sample, tmp_
     ]
     materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert {"marts/fct_short_balances", "marts/fct_market_short_balances"} <= materialized
-    assert rows(db, "select count(*) from marts.fct_market_short_balances "
-                "where trade_date = '2021-06-11' and usdkrw is null")[0][0] > 0  # fmt: skip
-    with connect(db, lock_timeout_s=0) as con:
+    # what dbt built is in the run's working copy only: the failed run published nothing
+    null_rates = (
+        "select count(*) from marts.fct_market_short_balances "
+        "where trade_date = '2021-06-11' and usdkrw is null"
+    )
+    assert rows(working_path(db), null_rates)[0][0] > 0
+    assert rows(db, null_rates)[0][0] == 0
+    with connect(working_path(db), lock_timeout_s=0) as con:
         assert con.execute("select 1").fetchone() == (1,)
 
 

@@ -27,7 +27,7 @@ import duckdb
 import pytest
 
 from pipelines.sample.generator import generate
-from tests.helpers import LOAD_TIMES, table_checksums
+from tests.helpers import LOAD_TIMES, exported_rows, table_checksums
 
 pytestmark = pytest.mark.slow
 
@@ -79,16 +79,7 @@ class Warehouse:
             return table_checksums(con, ignore_columns=LOAD_TIMES)
 
     def exported_rows(self) -> dict[str, tuple]:
-        with duckdb.connect() as con:
-            out = {}
-            for path in sorted(self.exports.iterdir()):
-                if path.name == "manifest.json" or path.name.startswith("."):
-                    continue
-                pattern = f"{path}/**/*.parquet" if path.is_dir() else str(path)
-                out[path.name] = con.execute(
-                    f"select count(*), coalesce(sum(hash(t)), 0) from read_parquet('{pattern}') t"
-                ).fetchone()
-            return out
+        return exported_rows(self.exports)
 
 
 def _ok(result: subprocess.CompletedProcess) -> None:

@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
+from pipelines import settings
 from pipelines.calendar import sessions_between
 from pipelines.instance import ensure_dagster_home, process_tags, release_dead_runs
+from pipelines.publication import abandon
 
 
 @dataclass
@@ -56,6 +58,8 @@ def run_build(
         },
         raise_on_error=False,
     )
+    if not result.success:  # readers keep the last complete build; its working copy goes
+        abandon(settings.duckdb_path(), result.run_id)
     return summarise(result)
 
 
@@ -64,6 +68,8 @@ def summarise(result: dg.ExecuteInProcessResult) -> BuildOutcome:
     for event in result.all_events:
         if event.event_type == dg.DagsterEventType.STEP_FAILURE:
             error = event.step_failure_data.error
+            while error is not None and error.cause is not None:  # what the step raised
+                error = error.cause
             reason = error.message.strip().splitlines()[-1] if error else "unknown error"
             outcome.failed_steps.append(f"{event.step_key}: {reason}")
         elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:

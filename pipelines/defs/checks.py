@@ -36,8 +36,10 @@ def build_freshness_check(dataset: Dataset) -> dg.AssetChecksDefinition:
         f"{ALLOWED_LAG_SESSIONS} session behind the newest one KRX has published.",
         pool=DUCKDB_POOL,
     )
-    def _freshness(warehouse: DuckDBWarehouse) -> dg.AssetCheckResult:
-        with warehouse.connect() as con:
+    def _freshness(
+        context: dg.AssetCheckExecutionContext, warehouse: DuckDBWarehouse
+    ) -> dg.AssetCheckResult:
+        with warehouse.step(context) as db, warehouse.connect(db) as con:
             create_raw_schema(con)
             newest = con.execute(f"select max(trade_date) from raw.{dataset.table}").fetchone()[0]
         expected = latest_published(dataset, now_kst())

@@ -4,24 +4,62 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import duckdb
 
 from pipelines import settings
+from pipelines.defs.partitions import DUCKDB_POOL
+from pipelines.instance import run_is_live
+from pipelines.publication import begin_step, end_step
 from pipelines.warehouse import connect
 
 
+def write_steps(context: dg.OpExecutionContext) -> list[str]:
+    """The steps of the context's run that write the warehouse: those in the DuckDB pool."""
+    selected = context.run.step_keys_to_execute
+    return [
+        node.name
+        for node in context.job_def.graph.nodes
+        if getattr(node.definition, "pool", None) == DUCKDB_POOL
+        and (selected is None or node.name in selected)
+    ]
+
+
 class DuckDBWarehouse(dg.ConfigurableResource):
-    """The DuckDB file shared by the raw loaders, dbt and the exports."""
+    """The DuckDB file shared by the raw loaders, dbt and the exports: ``path`` is the published
+    file readers open; a run's steps write its working copy (``pipelines.publication``)."""
 
     path: str
     lock_timeout_s: float = 60.0
 
     @contextmanager
-    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        with connect(self.path, read_only=read_only, lock_timeout_s=self.lock_timeout_s) as con:
+    def step(self, context: Any) -> Iterator[Path]:
+        """The working copy one write step of the run writes, which ``KRX_DUCKDB_PATH`` names
+        while the block runs (dbt's profile reads it). A block that ends without an error counts
+        the step as done; the run's last one publishes the working copy."""
+        op_context = getattr(context, "op_execution_context", context)
+        published = Path(self.path)
+        working = begin_step(
+            published,
+            op_context.run_id,
+            write_steps(op_context),
+            partial(run_is_live, op_context.instance),
+        )
+        with settings.duckdb_environment(working):
+            yield working
+        end_step(published, op_context.run_id, op_context.node_handle.name)
+
+    @contextmanager
+    def connect(
+        self, path: Path | None = None, read_only: bool = False
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection to ``path`` (a step's working copy), by default the published file."""
+        target = path or self.path
+        with connect(target, read_only=read_only, lock_timeout_s=self.lock_timeout_s) as con:
             yield con
 
 

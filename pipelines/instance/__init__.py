@@ -86,6 +86,17 @@ def _run_process_alive(tags: Mapping[str, str]) -> bool:
     return recorded is None or process_identity(pid) in (None, recorded)
 
 
+def run_is_live(instance: dg.DagsterInstance, run_id: str) -> bool:
+    """Whether a run may still write: it exists, has not finished and, for a command-line run of
+    this host, its process still runs."""
+    run = instance.get_run_by_id(run_id)
+    if run is None or run.is_finished:
+        return False
+    if run.tags.get(HOST_TAG) == socket.gethostname() and PID_TAG in run.tags:
+        return _run_process_alive(run.tags)
+    return True
+
+
 def release_dead_runs(instance: dg.DagsterInstance) -> list[str]:
     """Fail the command-line runs of this host whose process died (SIGKILL, power loss) and free
     the DuckDB pool slots they held; without a daemon nothing else would."""

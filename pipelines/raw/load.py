@@ -124,6 +124,7 @@ def load_files(
     except BaseException:
         con.execute("rollback")
         raise
+    failpoint("raw-committed")
     return report
 
 

@@ -32,6 +32,7 @@ from pipelines.defs.partitions import (
     session_backfill,
     session_partitions_def,
 )
+from pipelines.defs.resources import DuckDBWarehouse
 
 INCREMENTAL_SELECTOR = "config.materialized:incremental"
 #: Materializations whose row count is cheap to read after a run (views are not counted).
@@ -145,24 +146,37 @@ def op_target_path(duckdb_path: Path, op_name: str) -> Path:
 PARSE_FOLDER = "parse"
 
 
-def run_dbt(context: dg.AssetExecutionContext, dbt: Any, command: DbtCommand) -> Iterator:
-    """Run one dbt command for the op's selection and yield its Dagster events (``dbt`` is the
-    ``dbt`` resource, ``runner.DbtCore`` or ``stock.StockDbt``).
+def run_dbt(
+    context: dg.AssetExecutionContext,
+    dbt: Any,
+    warehouse: DuckDBWarehouse,
+    command: DbtCommand,
+) -> Iterator:
+    """Run one dbt command for the op's selection on the run's working copy of the warehouse
+    and yield its Dagster events (``dbt`` is the ``dbt`` resource, ``runner.DbtCore`` or
+    ``stock.StockDbt``).
 
-    The artifacts go to ``op_target_path``. Events are yielded once dbt has finished, with
-    ``dagster/row_count`` for tables; when dbt fails (an error in a model or an error-severity
-    test) the events it produced are still yielded before the error.
+    The artifacts go to ``op_target_path`` of the published file. Events are yielded once dbt
+    has finished, with ``dagster/row_count`` for tables; when dbt fails (an error in a model or
+    an error-severity test) the events it produced are still yielded before the error, and the
+    run publishes nothing.
     """
+    with warehouse.step(context):
+        yield from _dbt_events(context, dbt, Path(warehouse.path), command)
+
+
+def _dbt_events(
+    context: dg.AssetExecutionContext, dbt: Any, published: Path, command: DbtCommand
+) -> Iterator:
     dbt_environment()
     window = " ".join(f"{name}={value}" for name, value in command.env.items())
     context.log.info(f"{window} dbt {' '.join(command.args)}".strip())
-    warehouse = settings.duckdb_path()
     with settings.window_environment(command.env):
         invocation = dbt.invoke(
             command.args,
             context=context,
-            target_path=op_target_path(warehouse, context.op_def.name),
-            parse_target=op_target_path(warehouse, PARSE_FOLDER),
+            target_path=op_target_path(published, context.op_def.name),
+            parse_target=op_target_path(published, PARSE_FOLDER),
             dagster_dbt_translator=TRANSLATOR,
         )
     events = invocation.dagster_events(context)
@@ -204,10 +218,13 @@ def build_dbt_assets() -> tuple[dg.AssetsDefinition, ...]:
         **common,
     )
     def krx_dbt_foundation(
-        context: dg.AssetExecutionContext, dbt: dg.ResourceParam[Any], config: DbtConfig
+        context: dg.AssetExecutionContext,
+        dbt: dg.ResourceParam[Any],
+        warehouse: DuckDBWarehouse,
+        config: DbtConfig,
     ):
         """Staging views, calendar, regimes and memberships: what the incremental models read."""
-        yield from run_dbt(context, dbt, build_dbt_command(None, config.full_refresh))
+        yield from run_dbt(context, dbt, warehouse, build_dbt_command(None, config.full_refresh))
 
     @dbt_assets(
         select=INCREMENTAL_SELECTOR,
@@ -217,11 +234,14 @@ def build_dbt_assets() -> tuple[dg.AssetsDefinition, ...]:
         **common,
     )
     def krx_dbt_incremental(
-        context: dg.AssetExecutionContext, dbt: dg.ResourceParam[Any], config: DbtConfig
+        context: dg.AssetExecutionContext,
+        dbt: dg.ResourceParam[Any],
+        warehouse: DuckDBWarehouse,
+        config: DbtConfig,
     ):
         """Facts and per-ticker-day marts for the run's session window (delete+insert by date)."""
         yield from run_dbt(
-            context, dbt, build_dbt_command(run_window(context), config.full_refresh)
+            context, dbt, warehouse, build_dbt_command(run_window(context), config.full_refresh)
         )
 
     @dbt_assets(
@@ -230,10 +250,13 @@ def build_dbt_assets() -> tuple[dg.AssetsDefinition, ...]:
         **common,
     )
     def krx_dbt_rollups(
-        context: dg.AssetExecutionContext, dbt: dg.ResourceParam[Any], config: DbtConfig
+        context: dg.AssetExecutionContext,
+        dbt: dg.ResourceParam[Any],
+        warehouse: DuckDBWarehouse,
+        config: DbtConfig,
     ):
         """Market totals, post-exclusion residuals, weekly returns and the securities dimension."""
-        yield from run_dbt(context, dbt, build_dbt_command(None, config.full_refresh))
+        yield from run_dbt(context, dbt, warehouse, build_dbt_command(None, config.full_refresh))
 
     return krx_dbt_foundation, krx_dbt_incremental, krx_dbt_rollups
 

@@ -34,7 +34,7 @@ def build_export_asset(deps: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
     )
     def parquet_exports(context: AssetExecutionContext, warehouse: DuckDBWarehouse):
         root = settings.export_dir()
-        with warehouse.connect() as con:
+        with warehouse.step(context) as db, warehouse.connect(db) as con:
             exports = export_marts(con, root, run_window(context))
         return dg.MaterializeResult(
             metadata={

@@ -122,7 +122,7 @@ def build_raw_asset(dataset: Dataset) -> dg.AssetsDefinition:
     )
     def _raw(context: AssetExecutionContext, warehouse: DuckDBWarehouse, landing: LandingZone):
         window = run_window(context) if partitioned else None
-        with warehouse.connect() as con:
+        with warehouse.step(context) as db, warehouse.connect(db) as con:
             report = load_landing(con, landing.path, window=window, datasets=[dataset.name])
             table_rows = con.execute(f"select count(*) from raw.{dataset.table}").fetchone()[0]
             preview = _preview(con, dataset)
@@ -155,8 +155,10 @@ def build_raw_asset(dataset: Dataset) -> dg.AssetsDefinition:
     pool=DUCKDB_POOL,
     kinds={"duckdb", "python"},
 )
-def raw_xkrx_sessions(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
-    with warehouse.connect() as con:
+def raw_xkrx_sessions(
+    context: AssetExecutionContext, warehouse: DuckDBWarehouse
+) -> dg.MaterializeResult:
+    with warehouse.step(context) as db, warehouse.connect(db) as con:
         create_raw_schema(con)
         rows = write_sessions(con)
     return dg.MaterializeResult(metadata={"dagster/row_count": rows})

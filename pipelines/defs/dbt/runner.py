@@ -25,6 +25,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtCliRuntimeError, DagsterDbtTranslator
 
 from pipelines import settings
+from pipelines.faults import failpoint
 from pipelines.pinned import (
     DagsterExecutionInterruptedError,
     DbtCoreCliEventMessage,
@@ -52,8 +53,12 @@ class DbtInvocation:
     exception: BaseException | None = None
 
     def collect(self, msg: Any) -> None:
-        """dbtRunner callback: keep node results and error messages."""
+        """dbtRunner callback: keep node results and error messages (and pass the failpoints
+        ``dbt-start:<node>`` and ``dbt-done:<node>``, ``pipelines.faults``)."""
+        if msg.info.name == "NodeStart":
+            failpoint(f"dbt-start:{msg.data.node_info.unique_id}")
         if msg.info.name in RESULT_EVENTS:
+            failpoint(f"dbt-done:{msg.data.node_info.unique_id}")
             from dbt_common.events.functions import msg_to_dict
 
             self.results.append(msg_to_dict(msg))

@@ -1,0 +1,199 @@
+"""Readers never block a build: builds write a working copy and publish it by atomic rename
+(``pipelines.publication``).
+
+End to end, as a user does it: an analyst holds ``duckdb.connect(KRX_DUCKDB_PATH,
+read_only=True)`` open while ``krx-short build`` runs, once succeeding and once failing (a dbt
+test fails: sessions without a USD/KRW rate). The reader keeps seeing the last complete build
+until it reconnects; neither build prints a traceback or a lock error, and each releases the
+DuckDB pool slot. The registry and the dead-run cleanup are checked directly, without Dagster.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from pipelines.publication import abandon, begin_step, end_step, working_path
+from pipelines.sample.generator import generate
+from tests.helpers import LOAD_TIMES, table_checksums
+
+KRX_SHORT = str(Path(sys.executable).parent / "krx-short")
+FIRST, SECOND, FAILING = "2021-06-08", "2021-06-09", "2021-06-10"
+USDKRW = "ecos/usdkrw/2021.json"
+TRADING = "select count(*), max(trade_date) from marts.fct_short_trades"
+
+
+@pytest.fixture(scope="module")
+def landing(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("publication") / "landing"
+    generate(root, dt.date(2021, 6, 7), dt.date(2021, 6, 10))
+    return root
+
+
+def _env(root: Path, landing: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "KRX_LANDING_DIR": str(landing),
+        "KRX_DUCKDB_PATH": str(root / "krx.duckdb"),
+        "KRX_EXPORT_DIR": str(root / "exports"),
+        "DAGSTER_HOME": str(root / "dagster"),
+        "KRX_ALERT_LOG": str(root / "alerts.log"),
+    }
+
+
+def _build(env: dict[str, str], end: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [KRX_SHORT, "build", "--start", "2021-06-07", "--end", end],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def _state(con) -> dict[str, tuple]:
+    return table_checksums(con, ignore_columns=LOAD_TIMES)
+
+
+def _newest_session_elsewhere(db: Path) -> str:
+    code = f"import duckdb; print(duckdb.connect({str(db)!r}, read_only=True).sql({TRADING!r}))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return next(w for w in out.stdout.split() if w.startswith("2021-"))
+
+
+def _slots_held(root: Path) -> set[str]:
+    with dg.DagsterInstance.from_config(str(root / "dagster")) as instance:
+        return instance.event_log_storage.get_concurrency_run_ids()
+
+
+def _rate_of_one_day(source: Path, target: Path, day: str) -> None:
+    """The landing zone with an ECOS file revised to ``day``'s USD/KRW rate only: the sessions
+    before it lose theirs."""
+    shutil.copytree(source, target)
+    body = json.loads((source / USDKRW).read_text(encoding="utf-8"))
+    rows = [r for r in body["StatisticSearch"]["row"] if r["TIME"] == day.replace("-", "")]
+    assert len(rows) == 1
+    body["StatisticSearch"].update(row=rows, list_total_count=len(rows))
+    (target / USDKRW).write_text(json.dumps(body, ensure_ascii=False), encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_a_reader_held_open_sees_the_last_complete_build_until_it_reconnects(landing, tmp_path):
+    env = _env(tmp_path, landing)
+    db = tmp_path / "krx.duckdb"
+    first = _build(env, FIRST)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+
+    reader = duckdb.connect(str(db), read_only=True)  # the README's query, kept open
+    before = _state(reader)
+    assert reader.execute(TRADING).fetchone()[1] == dt.date(2021, 6, 8)
+
+    second = _build(env, SECOND)
+    output = second.stdout + second.stderr
+    assert second.returncode == 0, output[-3000:]
+    assert "Traceback" not in output and "Could not set lock" not in output
+    assert _state(reader) == before  # the open connection still reads the previous build
+    assert _slots_held(tmp_path) == set()
+    assert _newest_session_elsewhere(db) == "2021-06-09"  # another process: the new build
+    reader.close()  # DuckDB hands a process's new connections the database it holds open
+    with duckdb.connect(str(db), read_only=True) as fresh:
+        after = _state(fresh)
+        assert fresh.execute(TRADING).fetchone()[1] == dt.date(2021, 6, 9)
+    assert after != before
+    reader = duckdb.connect(str(db), read_only=True)
+
+    # a failing build (a dbt test fails) publishes nothing, held reader or not
+    _rate_of_one_day(landing, tmp_path / "no-rate", FAILING)
+    failing = _build(_env(tmp_path, tmp_path / "no-rate"), FAILING)
+    output = failing.stdout + failing.stderr
+    assert failing.returncode == 1, output[-3000:]
+    assert "not_null_fct_market_short_balances_usdkrw" in output
+    assert "Traceback" not in output and "Could not set lock" not in output
+    assert _state(reader) == after
+    reader.close()
+    with duckdb.connect(str(db), read_only=True) as reconnected:
+        assert _state(reconnected) == after  # still the last complete build
+    assert _slots_held(tmp_path) == set()
+    assert not working_path(db).exists()  # the failed run's working copy is gone
+
+
+def _tables(path: Path) -> dict[str, int]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return dict(con.execute("select name, n from t").fetchall())
+
+
+def _write(path: Path, name: str, n: int) -> None:
+    with duckdb.connect(str(path)) as con:
+        con.execute("create table if not exists t (name varchar primary key, n int)")
+        con.execute("insert or replace into t values (?, ?)", [name, n])
+
+
+def test_runs_in_flight_share_the_working_copy_and_the_last_one_publishes(tmp_path):
+    published = tmp_path / "w.duckdb"
+    _write(published, "base", 0)
+    reader = duckdb.connect(str(published), read_only=True)
+    live = {"a", "b"}
+    work = begin_step(published, "a", ["a1", "a2"], live.__contains__)
+    _write(work, "a", 1)
+    assert begin_step(published, "b", ["b1"], live.__contains__) == work  # shared, not recopied
+    _write(work, "b", 1)
+    assert not end_step(published, "a", "a1")
+    assert not end_step(published, "b", "b1")  # run a still has a write step to come
+    assert _tables(published) == {"base": 0}
+    assert end_step(published, "a", "a2")
+    assert reader.execute("select count(*) from t").fetchone()[0] == 1  # the old file
+    reader.close()  # DuckDB hands a process's new connections the database it holds open
+    assert _tables(published) == {"base": 0, "a": 1, "b": 1}
+    assert not working_path(published).exists()
+
+
+def test_a_dead_run_s_working_copy_is_discarded_not_published(tmp_path):
+    published = tmp_path / "w.duckdb"
+    _write(published, "base", 0)
+    work = begin_step(published, "dead", ["d1", "d2"], lambda _run: True)
+    _write(work, "half", 1)
+    assert end_step(published, "dead", "d1") is False  # then the process is killed
+    work = begin_step(published, "next", ["n1"], lambda run: run == "next")
+    assert _tables(work) == {"base": 0}  # a fresh copy: the dead run's write is gone
+    _write(work, "next", 1)
+    assert end_step(published, "next", "n1")
+    assert _tables(published) == {"base": 0, "next": 1}
+
+
+def test_an_abandoned_run_leaves_the_published_file_and_no_working_copy(tmp_path):
+    published = tmp_path / "w.duckdb"
+    _write(published, "base", 0)
+    work = begin_step(published, "failed", ["f1", "f2"], lambda _run: True)
+    _write(work, "half", 1)
+    abandon(published, "failed")
+    assert not work.exists()
+    assert _tables(published) == {"base": 0}
+
+
+def test_an_export_s_leftovers_are_cleared_and_a_month_moved_aside_comes_back(tmp_path):
+    from pipelines.exports import clear_leftovers
+
+    hexes = iter(f"{n:032x}" for n in range(1, 10))
+    fact = tmp_path / "fct_x"
+    (fact / "year=2021" / f".month=6.{next(hexes)}").mkdir(parents=True)  # killed mid-swap
+    (fact / "year=2021" / "month=5").mkdir()  # its replacement arrived: the old one goes
+    (fact / "year=2021" / f".month=5.{next(hexes)}").mkdir()
+    (tmp_path / f".fct_x.{next(hexes)}" / "year=2021").mkdir(parents=True)  # staging
+    (tmp_path / f".dim_y.parquet.{next(hexes)}").write_bytes(b"half")
+    (tmp_path / f".manifest.{next(hexes)}.json").write_text("{")
+    (tmp_path / ".notes").write_text("a user's file")
+
+    clear_leftovers(tmp_path)
+
+    left = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*"))
+    assert left == [".notes", "fct_x", "fct_x/year=2021", "fct_x/year=2021/month=5",
+                    "fct_x/year=2021/month=6"]  # fmt: skip
