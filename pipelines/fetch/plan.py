@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from pipelines.calendar import sessions_between, shift_sessions
 from pipelines.sources.datasets import DATASETS, Dataset, Period, landing_relpath
 
-#: Sessions between a dataset's day and its publication: a balance for T appears on T+2.
-PUBLICATION_LAG = {"short_balance": 2}
 KRX_LOCALE = "ko_KR"
 #: Keys of ``Dataset.request`` that describe the request instead of being sent as they are.
 _REQUEST_META = ("bld", "date_param", "range_params")
@@ -100,7 +98,7 @@ def _session_files(
     dataset: Dataset, start: dt.date, last: dt.date, today: dt.date, notes: list[str]
 ) -> list[FileRequest]:
     days = sessions_between(start, last)
-    lag = PUBLICATION_LAG.get(dataset.name, 0)
+    lag = dataset.publication_lag_sessions
     published = [d for d in days if not lag or _published(d, lag, today)]
     if len(published) < len(days):
         pending = days[len(published) :]

@@ -88,6 +88,8 @@ class Dataset:
     #: Source field -> request parameter whose value every record repeats (``MKT_ID`` holds the
     #: ``mktId`` asked for): a record with another value answers another request.
     echo_fields: dict[str, str] = field(default_factory=dict)
+    #: An empty list is an answer, not a failed request (a year without designations).
+    may_be_empty: bool = False
 
     @property
     def table(self) -> str:
@@ -126,6 +128,8 @@ THEME_INDICES = ("BATTERY10", "BIO10", "GAME10", "INTERNET10", "SEMI15", "KRXSEM
 
 #: KRX market request codes (``mktId``) of the market folders.
 MARKET_IDS = {"KOSPI": {"mktId": "STK"}, "KOSDAQ": {"mktId": "KSQ"}}
+#: KRX short-selling screens' market codes (``mktTpCd``) of the market folders.
+SHORT_MARKET_TYPES = {"KOSPI": {"mktTpCd": "1"}, "KOSDAQ": {"mktTpCd": "2"}}
 
 #: KRX index request codes (``indIdx``, ``indIdx2``).
 INDEX_CODES = {
@@ -177,7 +181,7 @@ SHORT_BALANCE = Dataset(
     grain=("isu_cd",),
     description="Net short balance by ticker for one session (KRX screen 33001), published T+2.",
     request={"bld": "dbms/MDC/STAT/srt/MDCSTAT30501", "date_param": "trdDd"},
-    segment_params={"KOSPI": {"mktTpCd": "1"}, "KOSDAQ": {"mktTpCd": "2"}},
+    segment_params=SHORT_MARKET_TYPES,
     publication_lag_sessions=2,  # balances of day T are published on session T+2
 )
 
@@ -508,10 +512,110 @@ def _investor_dataset(measure: str, code: str) -> Dataset:
             "range_params": "strtDd,endDd",
             "inqCondTpCd": code,
         },
-        segment_params={"KOSPI": {"mktTpCd": "1"}, "KOSDAQ": {"mktTpCd": "2"}},
+        segment_params=SHORT_MARKET_TYPES,
         required_every_period=False,  # until the sample landing zone carries it
     )
 
+
+SHORT_BALANCE_TOP50 = Dataset(
+    name="short_balance_top50",
+    folder="krx/short_balance_top50",
+    segments=MARKETS,
+    segment_column="market",
+    period=Period.SESSION,
+    list_key=("OutBlock_1",),
+    fields=(
+        F("RANK", Kind.INT),
+        F("ISU_CD", Kind.TICKER),
+        F("ISU_CD2", Kind.TEXT),  # ISIN
+        F("MKT_ID", Kind.TEXT),
+        F("ISU_ABBRV", Kind.TEXT),
+        F("BAL_QTY", Kind.INT),
+        F("LIST_SHRS", Kind.INT),
+        F("BAL_AMT", Kind.INT),
+        F("MKTCAP", Kind.INT),
+        F("BAL_RTO", Kind.FLOAT),
+    ),
+    file_date_column="trade_date",
+    row_date_field=None,
+    grain=("isu_cd",),
+    description="KRX's top 50 tickers of one market by short balance to listed shares for one "
+    "session (KRX screen 32008), ranked by the exact ratio; published T+2.",
+    request={"bld": "dbms/MDC/STAT/srt/MDCSTAT30801", "date_param": "trdDd"},
+    segment_params=SHORT_MARKET_TYPES,
+    required_every_period=False,  # a reconciliation source, fetched when wanted
+    publication_lag_sessions=2,
+)
+
+SHORT_TRADING_TOP50 = Dataset(
+    name="short_trading_top50",
+    folder="krx/short_trading_top50",
+    segments=MARKETS,
+    segment_column="market",
+    period=Period.SESSION,
+    list_key=("OutBlock_1",),
+    fields=(
+        F("RANK", Kind.INT),
+        F("ISU_CD", Kind.TICKER),
+        F("ISU_CD_FULL", Kind.TEXT),  # ISIN
+        F("MKT_ID", Kind.TEXT),
+        F("ISU_ABBRV", Kind.TEXT),
+        F("CVSRTSELL_TRDVAL", Kind.INT),
+        F("ACC_TRDVAL", Kind.INT),
+        F("TDD_SRTSELL_WT", Kind.FLOAT),  # today's short share of value, %
+        F("TDD_SRTSELL_TRDVAL_INCDEC_RT", Kind.FLOAT),  # short value / its 40-session average
+        F("VALU_PD_AVG_SRTSELL_WT", Kind.FLOAT),  # 40-session average share, %
+        F("VALU_PD_CMP_TDD_SRTSELL_RTO", Kind.FLOAT),  # today's share / the average share
+        F("PRC_YD", Kind.FLOAT),  # price change, %
+    ),
+    file_date_column="trade_date",
+    row_date_field=None,
+    grain=("isu_cd",),
+    description="KRX's top 50 tickers of one market by short share of trading value for one "
+    "session (KRX screen 32004), with KRX's own 40-session statistics.",
+    request={"bld": "dbms/MDC/STAT/srt/MDCSTAT30401", "date_param": "trdDd"},
+    segment_params=SHORT_MARKET_TYPES,
+    required_every_period=False,  # a reconciliation source, fetched when wanted
+)
+
+SHORT_OVERHEAT = Dataset(
+    name="short_overheat",
+    folder="krx/short_overheat",
+    segments=(),
+    segment_column=None,
+    period=Period.YEAR,
+    list_key=("OutBlock_1",),
+    fields=(
+        F("BAS_DD", Kind.DATE),  # detection day
+        F("MKTACT_APPL_DD", Kind.DATE),  # ban day
+        F("RELEAS_DD", Kind.DATE),  # first day shorting is allowed again
+        F("ISU_CD", Kind.TICKER),
+        F("ISU_CD_FULL", Kind.TEXT),  # ISIN
+        F("MKT_ID", Kind.TEXT),
+        F("VALU_PD_TR_DYS", Kind.INT),  # sessions in the 40-session window
+        F("TDD_SRTSELL_WT", Kind.FLOAT),
+        F("PRC_YD", Kind.FLOAT),
+        F("TDD_SRTSELL_TRDVAL_INCDEC_RT", Kind.FLOAT),
+        F("VALU_PD_AVG_SRTSELL_WT", Kind.FLOAT),
+        F("SRTSELL_IMPSBL_DTEC_TP_NM", Kind.TEXT),  # type 1-4, or an extension
+    ),
+    file_date_column=None,
+    row_date_field="BAS_DD",
+    grain=("isu_cd", "bas_dd"),
+    description="KRX's overheated short-selling designations of all markets, one range request "
+    "per year (KRX screen 32009). Format unverified: no response was recorded, the fields come "
+    "from public client code and are read strictly.",
+    request={
+        "bld": "dbms/MDC/STAT/srt/MDCSTAT30901",
+        "range_params": "strtDd,endDd",
+        "searchType": "1",
+        "mktTpCd": "0",
+        "isuCd": "",
+    },
+    segment_params={},
+    required_every_period=False,  # the rule exists from 2017-03-27
+    may_be_empty=True,  # no designations in a year of market-wide bans (2024)
+)
 
 SHORT_INVESTOR_VOLUME = _investor_dataset("volume", "1")
 SHORT_INVESTOR_VALUE = _investor_dataset("value", "2")
@@ -531,6 +635,9 @@ DATASETS: dict[str, Dataset] = {
         SECTORS,
         SHORT_INVESTOR_VOLUME,
         SHORT_INVESTOR_VALUE,
+        SHORT_BALANCE_TOP50,
+        SHORT_TRADING_TOP50,
+        SHORT_OVERHEAT,
     )
 }
 
