@@ -308,8 +308,8 @@ _ROW_RULES: dict[str, list[tuple[pl.Expr, str]]] = {
             "ban_not_after_detection: MKTACT_APPL_DD must follow BAS_DD",
         ),
         (
-            pl.col("releas_dd") > pl.col("mktact_appl_dd"),
-            "release_not_after_ban: RELEAS_DD must follow MKTACT_APPL_DD",
+            pl.col("releas_dd") >= pl.col("mktact_appl_dd"),
+            "release_before_ban: RELEAS_DD must not precede MKTACT_APPL_DD",
         ),
         (
             pl.col("mkt_id").is_in(["STK", "KSQ", "KNX"]),
