@@ -326,7 +326,7 @@ final as (
         by_type.type_2,
         by_type.type_3,
         by_type.type_4,
-        -- Priority of SPEC section 9 / KRX: 1 and 2 over 3 and 4, 3 over 4 (1 before 2).
+        -- KRX's priority: 1 and 2 over 3 and 4, 3 over 4 (1 before 2).
         case
             when by_type.type_1 then 1
             when by_type.type_2 then 2
