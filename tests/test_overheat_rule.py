@@ -153,7 +153,10 @@ def test_the_rule_passes_its_hand_built_cases(tmp_path):
     assert seeded.returncode == 0, seeded.output
     run = run_dbt(db, target, DbtCommand(["test", "--select", "short_overheat_candidates,test_type:unit"]))
     assert run.returncode == 0, run.output
-    assert [r["status"] for r in run.results if r["unique_id"].startswith("unit_test.")] == ["pass"]
+    assert [r["status"] for r in run.results if r["unique_id"].startswith("unit_test.")] == [
+        "pass",
+        "pass",
+    ]
 
 
 # --- reconciliation ---------------------------------------------------------------------------------
@@ -218,7 +221,10 @@ def reconciled(tmp_path_factory) -> Warehouse:
     write(landing, f"krx/short_trading/KOSPI/{DAY}.json", trading_records())
     db, target = base / "krx.duckdb", base / "target"
     load_raw(db, landing)
-    return Warehouse(db, target, run_dbt(db, target, build_dbt_command(None)))
+    build = run_dbt(db, target, build_dbt_command(None))
+    models = [r for r in build.results if r["unique_id"].startswith("model.")]
+    assert models and all(r["status"] == "success" for r in models), build.output
+    return Warehouse(db, target, build)
 
 
 def expected_rank_failures(market: str) -> set[str]:

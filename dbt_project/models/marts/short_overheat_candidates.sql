@@ -251,7 +251,35 @@ verdicts as (
                 rules.avg_share_min_pct is null
                 or assessed.avg_short_share_40d_pct >= rules.avg_share_min_pct
             )
-        end as fires
+        end as fires,
+        -- How far today's figures are from this type: what the share and the multiple lack,
+        -- and how much further the price must fall (0 when met)
+        greatest(
+            greatest(
+                coalesce(rules.share_min_pct, 0),
+                coalesce(
+                    least(
+                        rules.share_base_multiple * assessed.base_share_pct,
+                        rules.base_share_cap_pct
+                    ),
+                    0
+                ),
+                coalesce(rules.share_avg_multiple * assessed.avg_short_share_40d_pct, 0)
+            ) - assessed.short_share_pct,
+            0
+        ) as share_gap_pct,
+        greatest(coalesce(rules.value_multiple_min, 0) - assessed.short_value_multiple, 0)
+            as multiple_gap,
+        greatest(
+            assessed.change_pct - coalesce(rules.price_change_max_pct, assessed.change_pct), 0
+        ) as change_gap_pct,
+        -- A type whose other conditions (the average share, the price floor of type 1) fail
+        -- today cannot be reached by today's share, multiple or price
+        (rules.avg_share_min_pct is null or assessed.avg_short_share_40d_pct >= rules.avg_share_min_pct)
+        and (
+            rules.price_change_above_pct is null
+            or assessed.change_pct > rules.price_change_above_pct
+        ) as is_reachable
     from assessed
     inner join rules
         on
@@ -272,7 +300,17 @@ by_type as (
         {%- for type in range(1, 5) %}
             bool_or(fires) filter (where designation_type = {{ type }}) as type_{{ type }},
         {%- endfor %}
-        coalesce(bool_or(fires), false) as fires
+        coalesce(bool_or(fires), false) as fires,
+        -- the nearest type: the smallest of the largest relative gap
+        arg_min(
+            struct_pack(
+                designation_type := designation_type,
+                share_gap_pct := share_gap_pct,
+                multiple_gap := multiple_gap,
+                change_gap_pct := change_gap_pct
+            ),
+            greatest(share_gap_pct / 30, multiple_gap / 6, change_gap_pct / 10)
+        ) filter (where is_reachable) as nearest
     from verdicts
     group by trade_date, ticker
 
@@ -333,6 +371,10 @@ final as (
             when by_type.type_3 then 3
             when by_type.type_4 then 4
         end as designation_type,
+        by_type.nearest.designation_type as nearest_ban_type,
+        by_type.nearest.share_gap_pct as share_gap_pct,
+        by_type.nearest.multiple_gap as multiple_gap,
+        by_type.nearest.change_gap_pct as change_gap_pct,
         by_type.rule_version_id,
         case when by_type.fires then bans.ban_on end as ban_on,
         case when by_type.fires then bans.last_ban_on end as last_ban_on,
