@@ -18,7 +18,9 @@ from tests.helpers import REAL_ROOT, krx_int, records
 from tests.test_dbt_models import Warehouse, load_raw, rows, run_dbt
 
 FORMATS = REAL_ROOT / "formats"
-BALANCE_TOP50 = {m: FORMATS / f"MDCSTAT30801_top50_{m}_2020-01-06.json" for m in ("KOSPI", "KOSDAQ")}
+BALANCE_TOP50 = {
+    m: FORMATS / f"MDCSTAT30801_top50_{m}_2020-01-06.json" for m in ("KOSPI", "KOSDAQ")
+}
 TRADING_TOP50 = FORMATS / "MDCSTAT30401_top50_share_KOSPI_2020-01-06.json"
 DAY = "2020-01-06"
 
@@ -41,18 +43,18 @@ def write(root: Path, relpath: str, records_: list[dict]) -> str:
     return relpath
 
 
-# --- what KRX's fields mean, from the recorded answers -------------------------------------------
+# --- what KRX's fields mean, from the recorded answers ---
 
 
 def test_30401_share_is_short_value_over_trading_value_rounded_twice():
     source = records(TRADING_TOP50)
-    exact = [
-        100 * krx_float(r["CVSRTSELL_TRDVAL"]) / krx_float(r["ACC_TRDVAL"]) for r in source
-    ]
+    exact = [100 * krx_float(r["CVSRTSELL_TRDVAL"]) / krx_float(r["ACC_TRDVAL"]) for r in source]
     printed = [krx_float(r["TDD_SRTSELL_WT"]) for r in source]
     assert all(twice_rounded(e) == p for e, p in zip(exact, printed, strict=True))
     # rounding once would miss four of them (e.g. 38.7245 printed 38.73)
-    once = sum(e.quantize(Decimal("0.01"), ROUND_HALF_UP) != p for e, p in zip(exact, printed))
+    once = sum(
+        e.quantize(Decimal("0.01"), ROUND_HALF_UP) != p for e, p in zip(exact, printed, strict=True)
+    )
     assert once == 4
 
 
@@ -80,7 +82,7 @@ def test_30801_ranks_follow_the_exact_ratio_and_print_it_rounded_twice():
         assert sum(printed) >= 48  # 147 of 150 over the three answers; all within 0.01
 
 
-# --- the loader -----------------------------------------------------------------------------------
+# --- the loader ---
 
 
 def test_the_real_top50_answers_load_with_their_figures(tmp_path):
@@ -89,7 +91,9 @@ def test_the_real_top50_answers_load_with_their_figures(tmp_path):
         write(landing, f"krx/short_balance_top50/{m}/{DAY}.json", records(p))
         for m, p in BALANCE_TOP50.items()
     ]
-    relpaths.append(write(landing, f"krx/short_trading_top50/KOSPI/{DAY}.json", records(TRADING_TOP50)))
+    relpaths.append(
+        write(landing, f"krx/short_trading_top50/KOSPI/{DAY}.json", records(TRADING_TOP50))
+    )
     with duckdb.connect(str(tmp_path / "krx.duckdb")) as con:
         report = load_files(con, landing, relpaths)
         balances = con.execute(
@@ -142,7 +146,7 @@ def test_a_year_without_designations_loads_as_no_rows(tmp_path):
     assert report.loaded == {relpath: 0} and not report.rejected
 
 
-# --- the rule's unit tests --------------------------------------------------------------------------
+# --- the rule's unit tests ---
 
 
 def test_the_rule_passes_its_hand_built_cases(tmp_path):
@@ -151,7 +155,9 @@ def test_the_rule_passes_its_hand_built_cases(tmp_path):
     db, target = tmp_path / "krx.duckdb", tmp_path / "target"
     seeded = run_dbt(db, target, DbtCommand(["seed", "--select", "short_overheat_rules"]))
     assert seeded.returncode == 0, seeded.output
-    run = run_dbt(db, target, DbtCommand(["test", "--select", "short_overheat_candidates,test_type:unit"]))
+    run = run_dbt(
+        db, target, DbtCommand(["test", "--select", "short_overheat_candidates,test_type:unit"])
+    )
     assert run.returncode == 0, run.output
     assert [r["status"] for r in run.results if r["unique_id"].startswith("unit_test.")] == [
         "pass",
@@ -159,7 +165,7 @@ def test_the_rule_passes_its_hand_built_cases(tmp_path):
     ]
 
 
-# --- reconciliation ---------------------------------------------------------------------------------
+# --- reconciliation ---
 
 
 def balance_records(market: str) -> list[dict]:
@@ -247,7 +253,8 @@ def expected_rank_failures(market: str) -> set[str]:
 def test_reconciliation_of_the_balance_top50(reconciled):
     got = rows(
         reconciled.db,
-        "select market, check_name, count(*), list(ticker order by ticker) filter (where not passes) "
+        "select market, check_name, count(*), "
+        "list(ticker order by ticker) filter (where not passes) "
         "from marts.krx_reconciliation where check_name like 'top50_balance%' group by all "
         "order by all",
     )
@@ -278,6 +285,10 @@ def test_reconciliation_of_the_trading_statistics(reconciled):
         "top50_short_value_multiple": (50, 0, 0),
         "top50_change_pct": (50, 0, 0),
     }
-    warnings = [r for r in reconciled.build.results if "krx_reconciliation_within_rounding" in r["unique_id"]]
+    warnings = [
+        r
+        for r in reconciled.build.results
+        if "krx_reconciliation_within_rounding" in r["unique_id"]
+    ]
     ranks = sum(len(expected_rank_failures(m)) for m in BALANCE_TOP50)
     assert [(r["status"], r["failures"]) for r in warnings] == [("warn", ranks + 4 * 50)]

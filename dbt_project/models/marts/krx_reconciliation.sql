@@ -28,7 +28,7 @@ candidates as (
 
     select * from {{ ref('short_overheat_candidates') }}
     where
-        trade_date in (select trade_date from trading_top50)
+        trade_date in (select trading_top50.trade_date from trading_top50)
         or designation_type is not null
 
 ),
@@ -164,7 +164,8 @@ designation_checks as (
         || ' share=' || coalesce(cast(round(candidates.short_share_pct, 2) as varchar), 'null')
         || ' avg_share_40d='
         || coalesce(cast(round(candidates.avg_short_share_40d_pct, 2) as varchar), 'null')
-        || ' multiple=' || coalesce(cast(round(candidates.short_value_multiple, 2) as varchar), 'null')
+        || ' multiple='
+        || coalesce(cast(round(candidates.short_value_multiple, 2) as varchar), 'null')
         || ' base=' || coalesce(cast(round(candidates.base_share_pct, 2) as varchar), 'null')
         || ' window_sessions=' || coalesce(cast(candidates.window_sessions as varchar), 'null')
             as details

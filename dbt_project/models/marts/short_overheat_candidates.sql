@@ -87,7 +87,7 @@ prices as (
     from {{ ref('fct_stock_prices') }}
     {% if is_incremental() %}
         where
-            trade_date >= (select first_read_on from reads)
+            trade_date >= (select reads.first_read_on from reads)
             and trade_date < cast('{{ window[1] }}' as date)
     {% endif %}
 
@@ -140,10 +140,10 @@ ticker_sessions as (
             tickers.ticker = eligibility.ticker
             and calendar.session_date = eligibility.trade_date
     where
-        calendar.session_date >= (select first_read_on from reads)
+        calendar.session_date >= (select reads.first_read_on from reads)
         and calendar.session_date < cast('{{ window[1] }}' as date)
-        and calendar.session_date between (select min(trade_date) from trades)
-        and (select max(trade_date) from trades)
+        and calendar.session_date between (select min(trades.trade_date) from trades)
+        and (select max(trades.trade_date) from trades)
         and not coalesce(eligibility.is_overheat_banned, false)
 
 ),
@@ -210,7 +210,7 @@ assessed as (
     where
         windows.short_value_krw is not null
         and eligibility.is_eligible
-        and windows.trade_date >= (select first_written_on from reads)
+        and windows.trade_date >= (select reads.first_written_on from reads)
 
 ),
 
@@ -226,31 +226,35 @@ verdicts as (
         rules.ban_sessions,
         rules.extension_drop_pct,
         case when assessed.is_assessed then
-            (rules.price_change_max_pct is null or assessed.change_pct <= rules.price_change_max_pct)
-            and (
-                rules.price_change_above_pct is null
-                or assessed.change_pct > rules.price_change_above_pct
-            )
-            and (rules.share_min_pct is null or assessed.short_share_pct >= rules.share_min_pct)
-            and (
-                rules.share_base_multiple is null
-                or assessed.short_share_pct >= least(
-                    rules.share_base_multiple * assessed.base_share_pct, rules.base_share_cap_pct
+                (
+                    rules.price_change_max_pct is null
+                    or assessed.change_pct <= rules.price_change_max_pct
                 )
-            )
-            and (
-                rules.share_avg_multiple is null
-                or assessed.short_share_pct
-                >= rules.share_avg_multiple * assessed.avg_short_share_40d_pct
-            )
-            and (
-                rules.value_multiple_min is null
-                or assessed.short_value_multiple >= rules.value_multiple_min
-            )
-            and (
-                rules.avg_share_min_pct is null
-                or assessed.avg_short_share_40d_pct >= rules.avg_share_min_pct
-            )
+                and (
+                    rules.price_change_above_pct is null
+                    or assessed.change_pct > rules.price_change_above_pct
+                )
+                and (rules.share_min_pct is null or assessed.short_share_pct >= rules.share_min_pct)
+                and (
+                    rules.share_base_multiple is null
+                    or assessed.short_share_pct >= least(
+                        rules.share_base_multiple * assessed.base_share_pct,
+                        rules.base_share_cap_pct
+                    )
+                )
+                and (
+                    rules.share_avg_multiple is null
+                    or assessed.short_share_pct
+                    >= rules.share_avg_multiple * assessed.avg_short_share_40d_pct
+                )
+                and (
+                    rules.value_multiple_min is null
+                    or assessed.short_value_multiple >= rules.value_multiple_min
+                )
+                and (
+                    rules.avg_share_min_pct is null
+                    or assessed.avg_short_share_40d_pct >= rules.avg_share_min_pct
+                )
         end as fires,
         -- How far today's figures are from this type: what the share and the multiple lack,
         -- and how much further the price must fall (0 when met)
@@ -275,7 +279,10 @@ verdicts as (
         ) as change_gap_pct,
         -- A type whose other conditions (the average share, the price floor of type 1) fail
         -- today cannot be reached by today's share, multiple or price
-        (rules.avg_share_min_pct is null or assessed.avg_short_share_40d_pct >= rules.avg_share_min_pct)
+        (
+            rules.avg_share_min_pct is null
+            or assessed.avg_short_share_40d_pct >= rules.avg_share_min_pct
+        )
         and (
             rules.price_change_above_pct is null
             or assessed.change_pct > rules.price_change_above_pct
@@ -329,7 +336,7 @@ bans as (
         on by_type.trade_date = detection.session_date
     inner join calendar
         on
-            calendar.session_number > detection.session_number
+            detection.session_number < calendar.session_number
             and calendar.session_number <= detection.session_number + by_type.ban_sessions
     group by by_type.trade_date, by_type.ticker
 
@@ -371,10 +378,10 @@ final as (
             when by_type.type_3 then 3
             when by_type.type_4 then 4
         end as designation_type,
-        by_type.nearest.designation_type as nearest_ban_type,
-        by_type.nearest.share_gap_pct as share_gap_pct,
-        by_type.nearest.multiple_gap as multiple_gap,
-        by_type.nearest.change_gap_pct as change_gap_pct,
+        struct_extract(by_type.nearest, 'designation_type') as nearest_ban_type,
+        struct_extract(by_type.nearest, 'share_gap_pct') as share_gap_pct,
+        struct_extract(by_type.nearest, 'multiple_gap') as multiple_gap,
+        struct_extract(by_type.nearest, 'change_gap_pct') as change_gap_pct,
         by_type.rule_version_id,
         case when by_type.fires then bans.ban_on end as ban_on,
         case when by_type.fires then bans.last_ban_on end as last_ban_on,

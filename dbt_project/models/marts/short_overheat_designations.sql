@@ -26,10 +26,10 @@ ban_sessions as (
     from designations
     inner join calendar
         on
-            calendar.session_date >= designations.ban_on
+            designations.ban_on <= calendar.session_date
             and (
-                calendar.session_date < designations.released_on
-                or calendar.session_date = designations.ban_on
+                designations.released_on > calendar.session_date
+                or designations.ban_on = calendar.session_date
             )
     group by designations.ticker, designations.detected_on
 
