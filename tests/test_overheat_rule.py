@@ -5,6 +5,7 @@ from those answers."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from pipelines.fetch.plan import plan_files
 from pipelines.raw.load import load_files
 from pipelines.transform.assets import DbtCommand, build_dbt_command
 from tests.helpers import REAL_ROOT, krx_int, records
@@ -292,3 +294,38 @@ def test_reconciliation_of_the_trading_statistics(reconciled):
     ]
     ranks = sum(len(expected_rank_failures(m)) for m in BALANCE_TOP50)
     assert [(r["status"], r["failures"]) for r in warnings] == [("warn", ranks + 4 * 50)]
+
+
+# --- the fetcher ---
+
+
+def test_the_fetcher_asks_for_the_screens_and_the_designation_list():
+    day = dt.date(2025, 4, 1)
+    names = ["short_balance_top50", "short_trading_top50", "short_overheat"]
+    plan = plan_files(day, day, names, today=dt.date(2025, 4, 2))
+    params = {f.relpath: f.params for f in plan.files}
+    assert params == {
+        # balances are published T+2: not yet on 2025-04-02
+        "krx/short_trading_top50/KOSPI/2025-04-01.json": {
+            "bld": "dbms/MDC/STAT/srt/MDCSTAT30401",
+            "locale": "ko_KR",
+            "mktTpCd": "1",
+            "trdDd": "20250401",
+        },
+        "krx/short_trading_top50/KOSDAQ/2025-04-01.json": {
+            "bld": "dbms/MDC/STAT/srt/MDCSTAT30401",
+            "locale": "ko_KR",
+            "mktTpCd": "2",
+            "trdDd": "20250401",
+        },
+        "krx/short_overheat/2025.json": {
+            "bld": "dbms/MDC/STAT/srt/MDCSTAT30901",
+            "locale": "ko_KR",
+            "searchType": "1",
+            "mktTpCd": "0",
+            "isuCd": "",
+            "strtDd": "20250401",
+            "endDd": "20250401",
+        },
+    }
+    assert any("short_balance_top50" in note for note in plan.notes)
