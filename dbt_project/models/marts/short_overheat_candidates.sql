@@ -160,7 +160,10 @@ windows as (
         trades.short_value_share_pct,
         count(trades.short_value_krw) over prior_40 as window_sessions,
         avg(trades.short_value_krw) over prior_40 as avg_short_value_40d_krw,
-        avg(trades.short_value_share_pct) over prior_40 as avg_short_share_40d_pct
+        -- summed as decimals: the same figure whatever order a run adds the sessions in
+        cast(
+            avg(cast(trades.short_value_share_pct as decimal(18, 12))) over prior_40 as double
+        ) as avg_short_share_40d_pct
     from ticker_sessions
     left join trades
         on
