@@ -87,8 +87,9 @@ def test_plan_request_parameters():
         "end": "20210127",
     }
     # no securities (today is outside the range); the seven theme indices; prices, foreign
-    # holdings, sectors, investor volume and value: one file per market each
-    assert len(plan.files) == 2 + 2 + 4 + 2 + 1 + 7 + 2 + 2 + 2 + 2 + 2
+    # holdings, sectors, investor volume and value, the two top-50 screens: one file per market
+    # each; the designation list: one file for all markets
+    assert len(plan.files) == 2 + 2 + 4 + 2 + 1 + 7 + 2 + 2 + 2 + 2 + 2 + 2 + 2 + 1
     assert any("securities" in note for note in plan.notes)
 
 

@@ -50,7 +50,7 @@ def _file_checks(raw: RawFile, window: Window | None) -> list[Failure]:
                     f"the run loads {start}..<{end}",
                 )
             )
-    if raw.frame.height == 0:
+    if raw.frame.height == 0 and not raw.dataset.may_be_empty:
         failures.append(
             Failure(
                 None,

@@ -15,7 +15,7 @@ import pandera.polars as pa
 import polars as pl
 
 from pipelines.calendar import HISTORY_START, calendar_end, sessions_between
-from pipelines.sources.datasets import DATASETS, Dataset, Kind
+from pipelines.sources.datasets import DATASETS, MARKET_IDS, Dataset, Kind
 
 TICKER_PATTERN = r"^[0-9A-Z]{6}$"
 ISIN_PATTERN = r"^[A-Z]{2}[0-9A-Z]{9}[0-9]$"
@@ -43,10 +43,12 @@ def _share(part: str, total: str) -> pl.Expr:
     return pl.col(part).cast(pl.Float64) / pl.col(total).cast(pl.Float64) * 100
 
 
-def _ratio_consistent(part: str, total: str, ratio: str) -> pl.Expr:
+def _ratio_consistent(
+    part: str, total: str, ratio: str, tolerance: float = RATIO_TOLERANCE
+) -> pl.Expr:
     return (
         pl.when(pl.col(total) > 0)
-        .then((_share(part, total) - pl.col(ratio)).abs() <= RATIO_TOLERANCE)
+        .then((_share(part, total) - pl.col(ratio)).abs() <= tolerance)
         .otherwise(pl.col(ratio) == 0)
     )
 
@@ -71,6 +73,18 @@ def _ohlc_consistent() -> pl.Expr:
 def _investors_sum_to_total() -> pl.Expr:
     parts = pl.sum_horizontal(*(pl.col(c) for c in INVESTOR_COLUMNS[:4]))
     return (parts - pl.col(INVESTOR_COLUMNS[4])).abs() <= INVESTOR_SUM_TOLERANCE
+
+
+def _short_market_echo() -> pl.Expr:
+    """MKT_ID of the short-selling screens is the market code (STK/KSQ) of the file's folder,
+    though the request asks with mktTpCd."""
+    codes = {market: params["mktId"] for market, params in MARKET_IDS.items()}
+    return pl.col("mkt_id") == pl.col("market").replace_strict(codes, default=None)
+
+
+def _ranks_follow_file_order() -> pl.Expr:
+    """RANK is 1, 2, 3... down the file, as KRX sends it."""
+    return pl.col("rank") == pl.int_range(1, pl.len() + 1).over("_file")
 
 
 def _in_file_period(column: str) -> pl.Expr:
@@ -135,7 +149,32 @@ _NON_NEGATIVE = {
     "sectors": ("tdd_clsprc", "mktcap"),
     "short_investor_volume": INVESTOR_COLUMNS,
     "short_investor_value": INVESTOR_COLUMNS,
+    "short_balance_top50": ("rank", "bal_qty", "list_shrs", "bal_amt", "mktcap", "bal_rto"),
+    "short_trading_top50": (
+        "rank",
+        "cvsrtsell_trdval",
+        "acc_trdval",
+        "tdd_srtsell_wt",
+        "tdd_srtsell_trdval_incdec_rt",
+        "valu_pd_avg_srtsell_wt",
+        "valu_pd_cmp_tdd_srtsell_rto",
+    ),
+    "short_overheat": (
+        "valu_pd_tr_dys",
+        "tdd_srtsell_wt",
+        "tdd_srtsell_trdval_incdec_rt",
+        "valu_pd_avg_srtsell_wt",
+    ),
 }
+
+#: KRX's top-50 screens round their ratios twice (half-up to three decimals, then to two: 147 of
+#: the 150 recorded ratios; all 150 within one unit of the last decimal of the exact ratio).
+TOP50_RATIO_TOLERANCE = 0.01 + 1e-9
+
+_TOP50_RULES = [
+    (_short_market_echo(), "request_mismatch: MKT_ID differs from the market of the file's folder"),
+    (_ranks_follow_file_order(), "rank_order: RANK must be 1, 2, 3... down the file"),
+]
 
 _INVESTOR_RULES = [
     (
@@ -239,6 +278,51 @@ _ROW_RULES: dict[str, list[tuple[pl.Expr, str]]] = {
     "sectors": [],
     "short_investor_volume": _INVESTOR_RULES,
     "short_investor_value": _INVESTOR_RULES,
+    "short_balance_top50": [
+        *_TOP50_RULES,
+        (
+            _ratio_consistent("bal_qty", "list_shrs", "bal_rto", TOP50_RATIO_TOLERANCE),
+            "ratio_inconsistent: BAL_RTO differs from BAL_QTY / LIST_SHRS x 100",
+        ),
+        (
+            (pl.col("bal_qty") / pl.col("list_shrs"))
+            <= (pl.col("bal_qty") / pl.col("list_shrs")).shift(1).over("_file"),
+            "rank_inconsistent: BAL_QTY / LIST_SHRS must not rise down the ranking",
+        ),
+    ],
+    "short_trading_top50": [
+        *_TOP50_RULES,
+        (
+            pl.col("cvsrtsell_trdval") <= pl.col("acc_trdval"),
+            "short_above_total: CVSRTSELL_TRDVAL exceeds ACC_TRDVAL",
+        ),
+        (
+            _ratio_consistent(
+                "cvsrtsell_trdval", "acc_trdval", "tdd_srtsell_wt", TOP50_RATIO_TOLERANCE
+            ),
+            "ratio_inconsistent: TDD_SRTSELL_WT differs from CVSRTSELL_TRDVAL / ACC_TRDVAL x 100",
+        ),
+    ],
+    "short_overheat": [
+        (
+            pl.col("mktact_appl_dd") > pl.col("bas_dd"),
+            "ban_not_after_detection: MKTACT_APPL_DD must follow BAS_DD",
+        ),
+        (
+            pl.col("releas_dd") >= pl.col("mktact_appl_dd"),
+            "release_before_ban: RELEAS_DD must not precede MKTACT_APPL_DD",
+        ),
+        (
+            pl.col("mkt_id").is_in(["STK", "KSQ", "KNX"]),
+            "market_code: MKT_ID must be STK, KSQ or KNX",
+        ),
+        (
+            pl.col("srtsell_impsbl_dtec_tp_nm").str.contains("[1-4]|연장"),
+            "designation_type: SRTSELL_IMPSBL_DTEC_TP_NM names neither a type 1 to 4 nor an "
+            "extension (연장)",
+        ),
+        (_in_file_period("bas_dd"), "date_outside_file: BAS_DD not in the file's year"),
+    ],
     "usdkrw": [
         (pl.col("stat_code") == "731Y001", "series_code: STAT_CODE must be 731Y001"),
         (pl.col("item_code1") == "0000001", "series_code: ITEM_CODE1 must be 0000001 (USD)"),

@@ -25,6 +25,9 @@ ECOS = "ecos/usdkrw/2021.json"
 PRICES = "krx/stock_ohlcv/KOSPI/2021-01-22.json"
 FOREIGN = "krx/foreign_holdings/KOSPI/2021-01-18.json"
 INVESTORS = "krx/short_investor_value/KOSPI/2020.json"
+BALANCE_TOP50 = "krx/short_balance_top50/KOSPI/2020-01-06.json"
+TRADING_TOP50 = "krx/short_trading_top50/KOSPI/2020-01-06.json"
+OVERHEAT = "krx/short_overheat/2025.json"
 
 
 def _real(relpath: str, rows: int = 5) -> dict:
@@ -40,6 +43,25 @@ def _format(name: str, rows: int = 5) -> dict:
     key = "output" if "output" in body else "OutBlock_1"
     body[key] = body[key][:rows]
     return body
+
+
+def _overheat() -> dict:
+    """A designation list in the documented MDCSTAT30901 format (no response was recorded)."""
+    row = {
+        "BAS_DD": "2025/04/01",
+        "MKTACT_APPL_DD": "2025/04/02",
+        "RELEAS_DD": "2025/04/03",
+        "ISU_CD": "005930",
+        "ISU_CD_FULL": "KR7005930003",
+        "MKT_ID": "STK",
+        "VALU_PD_TR_DYS": "40",
+        "TDD_SRTSELL_WT": "21.50",
+        "PRC_YD": "-3.80",
+        "TDD_SRTSELL_TRDVAL_INCDEC_RT": "4.10",
+        "VALU_PD_AVG_SRTSELL_WT": "3.20",
+        "SRTSELL_IMPSBL_DTEC_TP_NM": "4유형",
+    }
+    return {"OutBlock_1": [row], "CURRENT_DATETIME": "2026.01.25 PM 08:30:33"}
 
 
 def _rekeyed(body: dict, key: str) -> dict:
@@ -324,7 +346,10 @@ def cases() -> list[tuple[str, str, bytes, str, int | None]]:
 
 
 def section9_cases(investors: dict) -> list[tuple[str, str, bytes, str, int | None]]:
-    """Prices, foreign holdings and short trading by investor type (SPEC section 9)."""
+    """Prices, foreign holdings, short trading by investor type, KRX's top-50 screens and its
+    designation list (SPEC section 9)."""
+    balance_top50 = _format("MDCSTAT30801_top50_KOSPI_2020-01-06.json")
+    trading_top50 = _format("MDCSTAT30401_top50_share_KOSPI_2020-01-06.json")
     return [
         (
             "prices_bad_number",
@@ -434,6 +459,48 @@ def section9_cases(investors: dict) -> list[tuple[str, str, bytes, str, int | No
             ),
             "negative_value",
             3,
+        ),
+        (
+            "top50_rank_out_of_order",
+            BALANCE_TOP50,
+            _edit(BALANCE_TOP50, _set(2, RANK="3"), balance_top50),
+            "rank_order",
+            2,
+        ),
+        (
+            "top50_other_market",
+            BALANCE_TOP50,
+            _edit(BALANCE_TOP50, _set(4, MKT_ID="KSQ"), balance_top50),
+            "request_mismatch",
+            4,
+        ),
+        (
+            "top50_share_inconsistent",
+            TRADING_TOP50,
+            _edit(TRADING_TOP50, _set(5, TDD_SRTSELL_WT="27.07"), trading_top50),
+            "ratio_inconsistent",
+            5,
+        ),
+        (
+            "overheat_ban_before_detection",
+            OVERHEAT,
+            _edit(OVERHEAT, _set(1, MKTACT_APPL_DD="2025/04/01"), _overheat()),
+            "ban_not_after_detection",
+            1,
+        ),
+        (
+            "overheat_unknown_type",
+            OVERHEAT,
+            _edit(OVERHEAT, _set(1, SRTSELL_IMPSBL_DTEC_TP_NM="기타"), _overheat()),
+            "designation_type",
+            1,
+        ),
+        (
+            "overheat_unknown_field",
+            OVERHEAT,
+            _edit(OVERHEAT, _set(1, ISU_ABBRV="삼성전자"), _overheat()),
+            "unexpected_column",
+            1,
         ),
     ]
 

@@ -40,6 +40,33 @@ memberships as (
 
 ),
 
+designations as (
+
+    select * from {{ ref('short_overheat_designations') }}
+
+),
+
+calendar as (
+
+    select session_date from {{ ref('dim_trading_calendar') }}
+    {% if is_incremental() %}
+        where {{ in_window('session_date') }}
+    {% endif %}
+
+),
+
+-- Sessions KRX banned short selling in a ticker it designated overheated.
+overheat_bans as (
+
+    select distinct
+        designations.ticker,
+        calendar.session_date as trade_date
+    from designations
+    inner join calendar
+        on calendar.session_date between designations.ban_on and designations.last_ban_on
+
+),
+
 -- Membership is known from the first constituent snapshot of an index on.
 index_coverage as (
 
@@ -103,7 +130,8 @@ classified as (
                 or tickers.trade_date < index_coverage.first_snapshot_date
                 then null
             else memberships.ticker is not null
-        end as is_index_member
+        end as is_index_member,
+        overheat_bans.ticker is not null as is_overheat_banned
     from tickers
     left join session_regimes
         on tickers.trade_date = session_regimes.trade_date
@@ -115,6 +143,10 @@ classified as (
             and tickers.ticker = memberships.ticker
             and tickers.trade_date >= memberships.valid_from
             and (memberships.valid_to is null or tickers.trade_date < memberships.valid_to)
+    left join overheat_bans
+        on
+            tickers.ticker = overheat_bans.ticker
+            and tickers.trade_date = overheat_bans.trade_date
 
 ),
 
@@ -129,12 +161,16 @@ final as (
         scope,
         is_index_member,
         index_code,
-        case scope
-            when 'all_listed' then true
-            when 'market_makers_only' then false
-            when 'index_constituents' then is_index_member
+        is_overheat_banned,
+        case
+            when scope <> 'market_makers_only' and is_overheat_banned then false
+            when scope = 'all_listed' then true
+            when scope = 'market_makers_only' then false
+            when scope = 'index_constituents' then is_index_member
         end as is_eligible,
         case
+            when scope <> 'market_makers_only' and is_overheat_banned
+                then 'designated overheated (short selling banned this session)'
             when scope = 'all_listed'
                 then 'all listed stocks eligible'
             when scope = 'market_makers_only'

@@ -66,6 +66,23 @@ trade_windows as (
 
 ),
 
+-- The overheated-stock rule's distance to a ban, on the sessions shorting was allowed.
+ban_distances as (
+
+    select
+        trade_date,
+        ticker,
+        nearest_ban_type,
+        share_gap_pct,
+        multiple_gap,
+        change_gap_pct
+    from {{ ref('short_overheat_candidates') }}
+    {% if is_incremental() %}
+        where {{ in_window('trade_date') }}
+    {% endif %}
+
+),
+
 changes as (
 
     select
@@ -119,12 +136,20 @@ final as (
         trade_windows.short_volume,
         trade_windows.short_volume_share_pct,
         trade_windows.short_value_share_pct,
-        trade_windows.short_volume_share_pct_20d
+        trade_windows.short_volume_share_pct_20d,
+        ban_distances.nearest_ban_type,
+        ban_distances.share_gap_pct as ban_share_gap_pct,
+        ban_distances.multiple_gap as ban_multiple_gap,
+        ban_distances.change_gap_pct as ban_change_gap_pct
     from changes
     left join trade_windows
         on
             changes.ticker = trade_windows.ticker
             and changes.trade_date = trade_windows.trade_date
+    left join ban_distances
+        on
+            changes.ticker = ban_distances.ticker
+            and changes.trade_date = ban_distances.trade_date
 
 )
 

@@ -5,8 +5,9 @@ Everything downstream (reader, coercion, pandera schemas, raw DDL, sample genera
 landing-zone sensor) is driven by these entries: a new dataset is one entry plus its rules in
 ``pipelines.validation.schemas``.
 
-The entries live in ``short_selling`` (the first release's datasets) and ``market_data``
-(prices, foreign holdings, sectors and themes, investor types); ``model`` holds the types and
+The entries live in ``short_selling`` (the first release's datasets), ``market_data``
+(prices, foreign holdings, sectors and themes, investor types) and ``krx_screens`` (KRX's
+top-50 screens and overheated designations); ``model`` holds the types and
 ``codes`` the request codes they share. This module assembles the table and parses landing
 paths against it.
 """
@@ -20,6 +21,11 @@ from functools import lru_cache
 from pathlib import PurePosixPath
 
 from pipelines.sources.datasets.codes import INDICES, MARKETS
+from pipelines.sources.datasets.krx_screens import (
+    SHORT_BALANCE_TOP50,
+    SHORT_OVERHEAT,
+    SHORT_TRADING_TOP50,
+)
 from pipelines.sources.datasets.market_data import (
     FOREIGN_HOLDINGS,
     SECTORS,
@@ -61,6 +67,9 @@ DATASETS: dict[str, Dataset] = {
         SECTORS,
         SHORT_INVESTOR_VOLUME,
         SHORT_INVESTOR_VALUE,
+        SHORT_BALANCE_TOP50,
+        SHORT_TRADING_TOP50,
+        SHORT_OVERHEAT,
     )
 }
 

@@ -17,6 +17,8 @@ THEME_INDICES = ("BATTERY10", "BIO10", "GAME10", "INTERNET10", "SEMI15", "KRXSEM
 
 #: KRX market request codes (``mktId``) of the market folders.
 MARKET_IDS = {"KOSPI": {"mktId": "STK"}, "KOSDAQ": {"mktId": "KSQ"}}
+#: KRX short-selling screens' market codes (``mktTpCd``) of the market folders.
+SHORT_MARKET_TYPES = {"KOSPI": {"mktTpCd": "1"}, "KOSDAQ": {"mktTpCd": "2"}}
 
 #: KRX index request codes (``indIdx``, ``indIdx2``).
 INDEX_CODES = {

@@ -8,6 +8,7 @@ from dataclasses import replace
 from pipelines.sources.datasets.codes import (
     MARKET_IDS,
     MARKETS,
+    SHORT_MARKET_TYPES,
     THEME_INDICES,
     F,
     _index_params,
@@ -167,7 +168,7 @@ def _investor_dataset(measure: str, code: str) -> Dataset:
             "range_params": "strtDd,endDd",
             "inqCondTpCd": code,
         },
-        segment_params={"KOSPI": {"mktTpCd": "1"}, "KOSDAQ": {"mktTpCd": "2"}},
+        segment_params=SHORT_MARKET_TYPES,
         required_every_period=False,  # until the sample landing zone carries it
     )
 

@@ -79,6 +79,8 @@ class Dataset:
     #: Source field -> request parameter whose value every record repeats (``MKT_ID`` holds the
     #: ``mktId`` asked for): a record with another value answers another request.
     echo_fields: dict[str, str] = field(default_factory=dict)
+    #: An empty list is an answer, not a failed request (a year without designations).
+    may_be_empty: bool = False
 
     @property
     def table(self) -> str:

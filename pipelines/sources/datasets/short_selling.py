@@ -9,6 +9,7 @@ from pipelines.sources.datasets.codes import (
     INDICES,
     MARKET_IDS,
     MARKETS,
+    SHORT_MARKET_TYPES,
     F,
     _index_params,
 )
@@ -44,7 +45,7 @@ SHORT_BALANCE = Dataset(
     description="Net short balance by ticker for one session (KRX screen 33001), published "
     f"T+{BALANCE_LAG_SESSIONS}.",
     request={"bld": "dbms/MDC/STAT/srt/MDCSTAT30501", "date_param": "trdDd"},
-    segment_params={"KOSPI": {"mktTpCd": "1"}, "KOSDAQ": {"mktTpCd": "2"}},
+    segment_params=SHORT_MARKET_TYPES,
     publication_lag_sessions=BALANCE_LAG_SESSIONS,
 )
 
