@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import PurePosixPath
 
-from pipelines.sources.datasets.codes import INDICES, MARKETS
+from pipelines.sources.datasets.codes import INDICES, MARKET_IDS, MARKETS
 from pipelines.sources.datasets.krx_screens import (
     SHORT_BALANCE_TOP50,
     SHORT_OVERHEAT,
@@ -173,6 +173,7 @@ __all__ = [
     "INDICES",
     "LINEAGE_COLUMNS",
     "MARKETS",
+    "MARKET_IDS",
     "MISSING",
     "SHORT_BALANCE",
     "SHORT_TRADING",
