@@ -84,7 +84,38 @@ FIXTURES: dict[str, tuple[str, str | None]] = {
         "krx/short_investor_volume/KOSPI/2020.json",
         "formats/MDCSTAT30301_value_KOSPI_2020-01-06_2020-01-10.json",
     ),
+    "short_balance_top50": (
+        "krx/short_balance_top50/KOSPI/2020-01-06.json",
+        "formats/MDCSTAT30801_top50_KOSPI_2020-01-06.json",
+    ),
+    "short_trading_top50": (
+        "krx/short_trading_top50/KOSPI/2020-01-06.json",
+        "formats/MDCSTAT30401_top50_share_KOSPI_2020-01-06.json",
+    ),
+    "short_overheat": ("krx/short_overheat/2025.json", "overheat"),
 }
+#: MDCSTAT30901 was never recorded: designations in its documented fields.
+OVERHEAT_ROWS = [
+    {
+        "BAS_DD": f"2025/04/0{day}",
+        "MKTACT_APPL_DD": f"2025/04/0{day + 1}",
+        "RELEAS_DD": f"2025/04/0{day + 2}",
+        "ISU_CD": ticker,
+        "ISU_CD_FULL": isin,
+        "MKT_ID": market,
+        "VALU_PD_TR_DYS": "40",
+        "TDD_SRTSELL_WT": "21.50",
+        "PRC_YD": "-3.80",
+        "TDD_SRTSELL_TRDVAL_INCDEC_RT": "4.10",
+        "VALU_PD_AVG_SRTSELL_WT": "3.20",
+        "SRTSELL_IMPSBL_DTEC_TP_NM": kind,
+    }
+    for day, ticker, isin, market, kind in (
+        (1, "005930", "KR7005930003", "STK", "4유형"),
+        (1, "091990", "KR7091990002", "KSQ", "3유형"),
+        (2, "000660", "KR7000660001", "STK", "2유형"),
+    )
+]
 #: MDCSTAT03901 was never recorded: its documented fields, filled from the real price answer
 #: of the same tickers with invented industry names.
 SECTOR_FIELDS = ("ISU_SRT_CD", "ISU_ABBRV", "TDD_CLSPRC", "CMPPREVDD_PRC", "FLUC_RT", "MKTCAP")
@@ -96,6 +127,8 @@ def _base_body(name: str) -> dict:
     if source == "ecos":
         rows = [dict(row) for row in ECOS_ROWS]
         return {"StatisticSearch": {"list_total_count": len(rows), "row": rows}}
+    if source == "overheat":
+        return {"OutBlock_1": [dict(row) for row in OVERHEAT_ROWS], "CURRENT_DATETIME": "x"}
     if source == "sectors":
         prices = json.loads(
             (REAL_ROOT / "landing" / FIXTURES["stock_ohlcv"][0]).read_text(encoding="utf-8")
