@@ -49,12 +49,18 @@ RUN_ENVIRONMENT = {
     "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "true",
     "DAGSTER_EVENT_BATCH_SIZE": "1000",
 }
+#: dbt's console: quiet unless ``--verbose``, colours only on a terminal (its log files keep all).
+DBT_LOG_LEVEL_ENV = "DBT_LOG_LEVEL"
+DBT_COLOURS_ENV = "DBT_USE_COLORS"
 #: What dbt needs besides the paths: no telemetry, and a test runs in the op that builds all
 #: its parents (or their ancestors), never in one that builds only one of them.
 DBT_ENVIRONMENT = {
     "DO_NOT_TRACK": "1",
     "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     "DBT_INDIRECT_SELECTION": "buildable",
+    # no ANSI codes in the messages the UI shows (a terminal build sets its own)
+    DBT_COLOURS_ENV: "false",
+    "DBT_USE_COLORS_FILE": "false",
 }
 
 
@@ -141,6 +147,14 @@ def export_dagster_environment(home: Path) -> None:
     """``DAGSTER_HOME`` and ``RUN_ENVIRONMENT`` for the instance of this process."""
     os.environ[DAGSTER_HOME_ENV] = str(home)
     os.environ.update(RUN_ENVIRONMENT)
+
+
+def dbt_console_environment(*, verbose: bool, colours: bool) -> dict[str, str]:
+    """The variables that set dbt's console output for a command-line build."""
+    return {
+        DBT_COLOURS_ENV: "true" if colours else "false",
+        DBT_LOG_LEVEL_ENV: "info" if verbose else "none",
+    }
 
 
 @contextmanager

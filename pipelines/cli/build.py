@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
 
 import dagster as dg
 
+from pipelines import settings
 from pipelines.calendar import sessions_between
+from pipelines.cli.progress import ProgressHandler, is_terminal, run_loggers
 from pipelines.instance import ensure_dagster_home, process_tags, release_dead_runs
 
 
@@ -20,6 +26,7 @@ class BuildOutcome:
     failed_steps: list[str] = field(default_factory=list)  # "asset: reason"
     failed_checks: list[str] = field(default_factory=list)  # ERROR-severity checks
     warnings: list[str] = field(default_factory=list)  # WARN-severity checks (gaps)
+    log_file: Path | None = None  # every event of the run
 
     def exit_code(self, strict: bool = False) -> int:
         if not self.success or self.failed_steps or self.failed_checks:
@@ -35,28 +42,62 @@ def partition_range(start: dt.date, end: dt.date) -> dg.PartitionKeyRange:
     return dg.PartitionKeyRange(sessions[0].isoformat(), sessions[-1].isoformat())
 
 
+def log_path(now: dt.datetime) -> Path:
+    """The log file of a build started at ``now``: ``logs/`` beside the DuckDB file."""
+    return settings.duckdb_path().parent / "logs" / f"build-{now:%Y%m%dT%H%M%S}.log"
+
+
 def run_build(
-    start: dt.date, end: dt.date, *, instance: dg.DagsterInstance | None = None
+    start: dt.date,
+    end: dt.date,
+    *,
+    instance: dg.DagsterInstance | None = None,
+    verbose: bool = False,
+    out: TextIO | None = None,
 ) -> BuildOutcome:
-    """Materialise every asset for the sessions in [start, end] in one run."""
+    """Materialise every asset for the sessions in [start, end] in one run, printing a line per
+    finished step on ``out`` (default stdout; with ``verbose``, Dagster's and dbt's logs too)."""
     from pipelines.defs.definitions import load_defs
 
+    out = out or sys.stdout
     keys = partition_range(start, end)
     if instance is None:
         ensure_dagster_home()
         instance = dg.DagsterInstance.get()
     release_dead_runs(instance)
+    tty = is_terminal(out)
+    os.environ.update(settings.dbt_console_environment(verbose=verbose, colours=tty))
     job = load_defs().resolve_job_def("krx_build")
-    result = job.execute_in_process(
-        instance=instance,
-        tags={
-            "dagster/asset_partition_range_start": keys.start,
-            "dagster/asset_partition_range_end": keys.end,
-            **process_tags(),
-        },
-        raise_on_error=False,
-    )
-    return summarise(result)
+    progress = ProgressHandler(out, total_steps=len(job.graph.nodes), tty=tty)
+    log_file = log_path(dt.datetime.now())
+    logger_defs, run_config = run_loggers(progress, log_file, verbose)
+    try:
+        result = job.with_logger_defs(logger_defs).execute_in_process(
+            run_config=run_config,
+            instance=instance,
+            tags={
+                "dagster/asset_partition_range_start": keys.start,
+                "dagster/asset_partition_range_end": keys.end,
+                **process_tags(),
+            },
+            raise_on_error=False,
+        )
+    finally:
+        progress.close()
+    outcome = summarise(result)
+    outcome.log_file = log_file
+    return outcome
+
+
+def _first_line(message: str) -> str:
+    lines = [line for line in message.strip().splitlines() if line.strip()]
+    if not lines:
+        return "unknown error"
+    # Dagster wraps an op's exception: the line after its "Error occurred while..." header
+    for line in lines:
+        if not line.startswith("dagster.") and "occurred while" not in line:
+            return line.strip()
+    return lines[-1].strip()
 
 
 def summarise(result: dg.ExecuteInProcessResult) -> BuildOutcome:
@@ -64,7 +105,7 @@ def summarise(result: dg.ExecuteInProcessResult) -> BuildOutcome:
     for event in result.all_events:
         if event.event_type == dg.DagsterEventType.STEP_FAILURE:
             error = event.step_failure_data.error
-            reason = error.message.strip().splitlines()[-1] if error else "unknown error"
+            reason = _first_line(error.message) if error else "unknown error"
             outcome.failed_steps.append(f"{event.step_key}: {reason}")
         elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
             evaluation = event.event_specific_data

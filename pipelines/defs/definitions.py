@@ -17,6 +17,7 @@ from pipelines.defs.assets.fetch import krx_fetch
 from pipelines.defs.assets.raw import build_raw_assets
 from pipelines.defs.checks import freshness_checks
 from pipelines.defs.jobs import build_job
+from pipelines.defs.partitions import declaring_backfill_policy
 from pipelines.defs.resources import warehouse_resources
 from pipelines.defs.schedules import evening_schedule
 from pipelines.defs.sensors.alerts import check_failure_alerts, run_failure_alerts
@@ -32,8 +33,10 @@ def load_defs() -> dg.Definitions:
     dbt_ops = build_dbt_assets()
     # the export reads every mart that dbt builds
     marts = [key for op in dbt_ops for key in op.keys if key.path[0] == "marts"]
+    with declaring_backfill_policy():
+        exports = build_export_asset(marts)
     return dg.Definitions(
-        assets=[*build_raw_assets(), *dbt_ops, build_export_asset(marts)],
+        assets=[*build_raw_assets(), *dbt_ops, exports],
         asset_checks=freshness_checks,
         jobs=[build_job(), krx_fetch],
         schedules=[evening_schedule],

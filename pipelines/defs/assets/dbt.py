@@ -25,9 +25,12 @@ from dagster_dbt import DagsterDbtTranslator, dbt_assets
 
 from pipelines import settings
 from pipelines.calendar import Window
+from pipelines.defs.assets.metadata import markdown_table
+from pipelines.defs.dbt.failures import failing_rows, failure_query, rows_text, tested_model
 from pipelines.defs.dbt.project import dbt_environment, krx_dbt_project
 from pipelines.defs.partitions import (
     DUCKDB_POOL,
+    declaring_backfill_policy,
     run_window,
     session_backfill,
     session_partitions_def,
@@ -93,13 +96,19 @@ TRANSLATOR = KrxDagsterDbtTranslator()
 
 
 MARKET_MART_ID = "model.krx_short.fct_market_short_balances"
+#: A failed test's description names its model and one of its rows, within this length.
+DESCRIPTION_CHARS = 400
 
 
 def _after_run_metadata(
-    manifest: Mapping[str, Any], unique_ids: list[str]
+    manifest: Mapping[str, Any],
+    unique_ids: list[str],
+    failed_tests: list[str] = (),
+    target_path: Path | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Metadata read with one short-lived connection once dbt has finished (dbt holds the DuckDB
-    file while it runs): row counts of the built tables, and the chart of the market mart."""
+    file while it runs): row counts of the built tables, the chart of the market mart, and a few
+    rows each failed test found (``description`` and ``failing_rows``)."""
     from pipelines.defs.assets.charts import market_chart_metadata
     from pipelines.warehouse import connect
 
@@ -109,10 +118,12 @@ def _after_run_metadata(
         for uid in unique_ids
         if uid in nodes and nodes[uid]["config"].get("materialized") in COUNTED_MATERIALIZATIONS
     }
-    if not relations:
+    if not relations and not failed_tests:
         return {}
     metadata: dict[str, dict[str, Any]] = {}
     with connect(settings.duckdb_path(), read_only=True, lock_timeout_s=10.0) as con:
+        for uid in failed_tests:
+            metadata[uid] = _failure_metadata(con, manifest, uid, target_path)
         for uid, (schema, name) in relations.items():
             row = con.execute(f'select count(*) from "{schema}"."{name}"').fetchone()
             metadata[uid] = {"dagster/row_count": int(row[0]) if row else 0}
@@ -121,6 +132,23 @@ def _after_run_metadata(
                 market_chart_metadata(con, settings.WAREHOUSE_DIR / "charts")
             )
     return metadata
+
+
+def _failure_metadata(con, manifest: Mapping[str, Any], test_id: str, target_path) -> dict:
+    """What a failed test found: its model and a few of its rows, as a one-line description
+    and a table."""
+    model = tested_model(manifest, test_id) or "?"
+    sql = failure_query(manifest, test_id, target_path) if target_path else None
+    try:
+        columns, rows = failing_rows(con, sql) if sql else ([], [])
+    except Exception as exc:  # the test's SQL may read what only dbt's connection sees
+        return {"description": f"on {model} (its rows could not be read: {exc})"}
+    if not rows:
+        return {"description": f"on {model}"}
+    return {
+        "description": f"on {model}; e.g. {rows_text(columns, rows[:1])}"[:DESCRIPTION_CHARS],
+        "failing_rows": dg.MetadataValue.md(markdown_table(columns, rows)),
+    }
 
 
 def _unique_id(event: Any) -> str | None:
@@ -171,14 +199,25 @@ def run_dbt(context: dg.AssetExecutionContext, dbt: Any, command: DbtCommand) ->
         for e in events
         if isinstance(e, dg.Output | dg.AssetMaterialization) and (uid := _unique_id(e))
     ]
+    failed = [
+        uid
+        for e in events
+        if isinstance(e, dg.AssetCheckResult) and not e.passed and (uid := _unique_id(e))
+    ]
     try:
-        extra = _after_run_metadata(invocation.manifest, materialized)
+        extra = _after_run_metadata(
+            invocation.manifest, materialized, failed, invocation.target_path
+        )
     except Exception as exc:  # metadata is a nicety: never fail the run for it
-        context.log.warning(f"row counts and chart unavailable: {exc}")
+        context.log.warning(f"row counts, chart and failing rows unavailable: {exc}")
         extra = {}
     for event in events:
-        uid = _unique_id(event) if isinstance(event, dg.Output | dg.AssetMaterialization) else None
-        if uid in extra:
+        uid = _unique_id(event)
+        if isinstance(event, dg.AssetCheckResult) and uid in extra:
+            found = dict(extra[uid])
+            description = found.pop("description")
+            event = event._replace(description=description, metadata={**event.metadata, **found})
+        elif isinstance(event, dg.Output | dg.AssetMaterialization) and uid in extra:
             event = event.with_metadata({**event.metadata, **extra[uid]})
         yield event
     failure = invocation.error()
@@ -209,13 +248,6 @@ def build_dbt_assets() -> tuple[dg.AssetsDefinition, ...]:
         """Staging views, calendar, regimes and memberships: what the incremental models read."""
         yield from run_dbt(context, dbt, build_dbt_command(None, config.full_refresh))
 
-    @dbt_assets(
-        select=INCREMENTAL_SELECTOR,
-        name="krx_dbt_incremental",
-        partitions_def=session_partitions_def(),
-        backfill_policy=session_backfill,
-        **common,
-    )
     def krx_dbt_incremental(
         context: dg.AssetExecutionContext, dbt: dg.ResourceParam[Any], config: DbtConfig
     ):
@@ -223,6 +255,15 @@ def build_dbt_assets() -> tuple[dg.AssetsDefinition, ...]:
         yield from run_dbt(
             context, dbt, build_dbt_command(run_window(context), config.full_refresh)
         )
+
+    with declaring_backfill_policy():
+        krx_dbt_incremental = dbt_assets(
+            select=INCREMENTAL_SELECTOR,
+            name="krx_dbt_incremental",
+            partitions_def=session_partitions_def(),
+            backfill_policy=session_backfill,
+            **common,
+        )(krx_dbt_incremental)
 
     @dbt_assets(
         exclude=f"+{INCREMENTAL_SELECTOR}",

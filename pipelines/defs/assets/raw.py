@@ -14,6 +14,7 @@ from pipelines.calendar import today_kst
 from pipelines.defs.assets.metadata import markdown_table
 from pipelines.defs.partitions import (
     DUCKDB_POOL,
+    declaring_backfill_policy,
     run_window,
     session_backfill,
     session_partitions_def,
@@ -109,6 +110,13 @@ def build_raw_asset(dataset: Dataset) -> dg.AssetsDefinition:
             )
         )
 
+    with declaring_backfill_policy():
+        return _declare_raw_asset(dataset, partitioned, checks)
+
+
+def _declare_raw_asset(
+    dataset: Dataset, partitioned: bool, checks: list[dg.AssetCheckSpec]
+) -> dg.AssetsDefinition:
     @dg.asset(
         key=raw_key(dataset),
         group_name="raw",
