@@ -116,9 +116,7 @@ def test_freshness_of_a_historical_range_is_measured_at_its_end():
     assert expected_newest(SHORT_BALANCE, now, "2021-01-31") == dt.date(2021, 1, 29)
     assert expected_newest(SHORT_BALANCE, now, None) == latest_published(SHORT_BALANCE, now)
     # a range reaching past what is published is measured at what is published
-    assert expected_newest(SHORT_BALANCE, now, "2026-12-31") == latest_published(
-        SHORT_BALANCE, now
-    )
+    assert expected_newest(SHORT_BALANCE, now, "2026-12-31") == latest_published(SHORT_BALANCE, now)
 
 
 def test_step_lines_name_the_layer_and_its_counts():
@@ -179,7 +177,9 @@ def test_balances_only_build_succeeds_and_names_the_missing_inputs(balances_only
     assert "ecos/usdkrw/2021.json" in out
     assert "krx/index_ohlcv/KOSPI/2021.json" in out
     assert re.search(r"^build 2021-01-04\.\.2021-01-29: ok \(run ", out, re.M)
-    warned = {line.split()[1].rstrip(":") for line in out.splitlines() if line.startswith("  marts/")}
+    warned = {
+        line.split()[1].rstrip(":") for line in out.splitlines() if line.startswith("  marts/")
+    }
     assert {
         "not_null_fct_market_short_balances_usdkrw",
         "not_null_fct_market_short_balances_market_cap_krw",
@@ -209,3 +209,18 @@ def test_balances_only_build_leaves_usd_and_market_cap_ratio_null(balances_only)
         "select trade_date, market, total_balance_krw, total_balance_usd, usdkrw, "
         "market_cap_krw, balance_to_market_cap_pct from marts.fct_market_short_balances",
     ) == [(dt.date(2021, 1, 27), "KOSPI", total_krw, None, None, None, None)]
+
+
+def test_balances_only_run_is_tagged_with_its_gaps_for_the_ui(balances_only):
+    """The run succeeded with gaps: the UI shows it as a Success tagged ``krx/verdict`` with
+    the same count of gaps the command line printed."""
+    import dagster as dg
+
+    from pipelines.defs.sensors.alerts import VERDICT_TAG
+
+    proc, base = balances_only
+    run_id = re.search(r"^build .*: ok \(run ([0-9a-f-]+)\)$", proc.stdout, re.M)[1]
+    gaps = int(re.search(r"^gaps \((\d+), warnings\):$", proc.stdout, re.M)[1])
+    with dg.DagsterInstance.from_config(str(base / "dagster")) as instance:
+        tags = instance.get_run_by_id(run_id).tags
+    assert tags[VERDICT_TAG].startswith(f"ok with {gaps} gap(s), first raw/ecos_usdkrw ")

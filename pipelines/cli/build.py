@@ -58,6 +58,7 @@ def run_build(
     """Materialise every asset for the sessions in [start, end] in one run, printing a line per
     finished step on ``out`` (default stdout; with ``verbose``, Dagster's and dbt's logs too)."""
     from pipelines.defs.definitions import load_defs
+    from pipelines.defs.sensors.alerts import run_verdict
 
     out = out or sys.stdout
     keys = partition_range(start, end)
@@ -86,6 +87,7 @@ def run_build(
         progress.close()
     outcome = summarise(result)
     outcome.log_file = log_file
+    instance.add_run_tags(result.run_id, run_verdict(instance, result.run_id))
     return outcome
 
 
@@ -101,21 +103,17 @@ def _first_line(message: str) -> str:
 
 
 def summarise(result: dg.ExecuteInProcessResult) -> BuildOutcome:
+    from pipelines.defs.sensors.alerts import failed_checks
+
     outcome = BuildOutcome(run_id=result.run_id, success=result.success)
     for event in result.all_events:
         if event.event_type == dg.DagsterEventType.STEP_FAILURE:
             error = event.step_failure_data.error
             reason = _first_line(error.message) if error else "unknown error"
             outcome.failed_steps.append(f"{event.step_key}: {reason}")
-        elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
-            evaluation = event.event_specific_data
-            if evaluation.passed:
-                continue
-            name = f"{evaluation.asset_key.to_user_string()} {evaluation.check_name}"
-            detail = evaluation.description or ""
-            line = f"{name}: {detail}".rstrip(": ")
-            if evaluation.severity == dg.AssetCheckSeverity.WARN:
-                outcome.warnings.append(line)
-            else:
-                outcome.failed_checks.append(line)
+    outcome.failed_checks, outcome.warnings = failed_checks(
+        event.event_specific_data
+        for event in result.all_events
+        if event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
+    )
     return outcome

@@ -95,7 +95,6 @@ class KrxDagsterDbtTranslator(DagsterDbtTranslator):
 TRANSLATOR = KrxDagsterDbtTranslator()
 
 
-MARKET_MART_ID = "model.krx_short.fct_market_short_balances"
 #: A failed test's description names its model and one of its rows, within this length.
 DESCRIPTION_CHARS = 400
 
@@ -105,11 +104,14 @@ def _after_run_metadata(
     unique_ids: list[str],
     failed_tests: list[str] = (),
     target_path: Path | None = None,
+    partitioned: bool = False,
 ) -> dict[str, dict[str, Any]]:
     """Metadata read with one short-lived connection once dbt has finished (dbt holds the DuckDB
-    file while it runs): row counts of the built tables, the chart of the market mart, and a few
-    rows each failed test found (``description`` and ``failing_rows``)."""
-    from pipelines.defs.assets.charts import market_chart_metadata
+    file while it runs): row counts of the built tables (``table_rows`` for a partitioned
+    model, whose ``dagster/row_count`` would be repeated on each of its partitions), the charts
+    of the marts that have one (``charts.CHARTS``), and a few rows each failed test found
+    (``description`` and ``failing_rows``)."""
+    from pipelines.defs.assets.charts import chart_metadata
     from pipelines.warehouse import connect
 
     nodes = manifest.get("nodes", {})
@@ -126,11 +128,10 @@ def _after_run_metadata(
             metadata[uid] = _failure_metadata(con, manifest, uid, target_path)
         for uid, (schema, name) in relations.items():
             row = con.execute(f'select count(*) from "{schema}"."{name}"').fetchone()
-            metadata[uid] = {"dagster/row_count": int(row[0]) if row else 0}
-        if MARKET_MART_ID in metadata:
-            metadata[MARKET_MART_ID].update(
-                market_chart_metadata(con, settings.WAREHOUSE_DIR / "charts")
-            )
+            count_key = "table_rows" if partitioned else "dagster/row_count"
+            metadata[uid] = {count_key: int(row[0]) if row else 0}
+        for uid in relations:
+            metadata[uid].update(chart_metadata(con, uid, settings.export_dir() / "charts"))
     return metadata
 
 
@@ -206,7 +207,11 @@ def run_dbt(context: dg.AssetExecutionContext, dbt: Any, command: DbtCommand) ->
     ]
     try:
         extra = _after_run_metadata(
-            invocation.manifest, materialized, failed, invocation.target_path
+            invocation.manifest,
+            materialized,
+            failed,
+            invocation.target_path,
+            partitioned=run_window(context) is not None,
         )
     except Exception as exc:  # metadata is a nicety: never fail the run for it
         context.log.warning(f"row counts, chart and failing rows unavailable: {exc}")

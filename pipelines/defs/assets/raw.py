@@ -138,7 +138,8 @@ def _declare_raw_asset(
             context.log.error(message)
         yield dg.MaterializeResult(
             metadata={
-                "dagster/row_count": table_rows,
+                # a partition's row count would be the whole table's: absent for those
+                ("table_rows" if partitioned else "dagster/row_count"): table_rows,
                 "files_loaded": len(report.loaded),
                 "files_unchanged": len(report.unchanged),
                 "files_rejected": len(report.rejected),

@@ -11,10 +11,14 @@ from typing import Any
 SAMPLE_ROWS = 3
 
 
-def compiled_sql(target_path: Path, test_name: str) -> str | None:
-    """The SQL dbt compiled for ``test_name`` in this invocation's target folder."""
-    found = sorted((target_path / "compiled").rglob(f"{test_name}.sql"))
-    return found[0].read_text() if found else None
+def compiled_sql(target_path: Path, node: Mapping[str, Any]) -> str | None:
+    """The SQL dbt compiled for a test node in this invocation's target folder (its file is
+    the node's ``path``: a long generic test's name is shortened with a hash)."""
+    folder = target_path / "compiled" / node["package_name"] / node["original_file_path"]
+    for candidate in (folder / node["path"], folder.parent / node["path"]):
+        if candidate.is_file():
+            return candidate.read_text()
+    return None
 
 
 def failure_query(manifest: Mapping[str, Any], test_id: str, target_path: Path) -> str | None:
@@ -28,7 +32,7 @@ def failure_query(manifest: Mapping[str, Any], test_id: str, target_path: Path) 
     if is_not_null and column and parent and not node["config"].get("where"):
         relation = f'"{parent["schema"]}"."{parent.get("alias") or parent["name"]}"'
         return f'select * from {relation} where "{column}" is null'
-    return compiled_sql(target_path, node.get("name", ""))
+    return compiled_sql(target_path, node) if node else None
 
 
 def failing_rows(con, sql: str, limit: int = SAMPLE_ROWS) -> tuple[list[str], list[tuple]]:
