@@ -224,3 +224,28 @@ def test_balances_only_run_is_tagged_with_its_gaps_for_the_ui(balances_only):
     with dg.DagsterInstance.from_config(str(base / "dagster")) as instance:
         tags = instance.get_run_by_id(run_id).tags
     assert tags[VERDICT_TAG].startswith(f"ok with {gaps} gap(s), first raw/ecos_usdkrw ")
+
+
+def test_balances_only_run_records_typed_columns_and_charts_beside_the_exports(balances_only):
+    """The latest materialization of the market mart carries its columns with the DuckDB
+    types, and its chart is a PNG under KRX_EXPORT_DIR (not the repository's warehouse/)."""
+    import dagster as dg
+
+    _, base = balances_only
+    key = dg.AssetKey(["marts", "fct_market_short_balances"])
+    with dg.DagsterInstance.from_config(str(base / "dagster")) as instance:
+        event = instance.get_latest_materialization_event(key)
+    metadata = event.asset_materialization.metadata
+    typed = [(c.name, c.type) for c in metadata["dagster/column_schema"].schema.columns]
+    assert typed == rows(
+        base / "w.duckdb",
+        "select column_name, data_type from information_schema.columns where table_schema = "
+        "'marts' and table_name = 'fct_market_short_balances' order by ordinal_position",
+    )
+    assert metadata["chart_png"].path == str(
+        base / "exports" / "charts" / "market_short_balances.png"
+    )
+    assert (base / "exports" / "charts" / "market_short_balances.png").read_bytes()[
+        :4
+    ] == b"\x89PNG"
+    assert "dagster/row_count" in metadata  # an unpartitioned model: its table's rows

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import cache
 
 import dagster as dg
@@ -22,17 +19,6 @@ from pipelines.calendar import (
 DUCKDB_POOL = "duckdb"
 
 session_backfill = dg.BackfillPolicy.single_run()
-
-
-@contextmanager
-def declaring_backfill_policy() -> Iterator[None]:
-    """Around an asset declared with ``session_backfill``: Dagster warns on each one that the
-    parameter is beta, a warning no user can act on (the policy is this project's choice)."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings(
-            "ignore", message="Parameter `backfill_policy`", category=dg.BetaWarning
-        )
-        yield
 
 
 @cache

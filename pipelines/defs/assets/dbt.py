@@ -21,16 +21,22 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, dbt_assets
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, dbt_assets
 
 from pipelines import settings
 from pipelines.calendar import Window
-from pipelines.defs.assets.metadata import markdown_table
+from pipelines.defs.assets.metadata import (
+    OWNERS,
+    beta_features_declared,
+    column_schema,
+    dbt_test_description,
+    markdown_table,
+    warehouse_columns,
+)
 from pipelines.defs.dbt.failures import failing_rows, failure_query, rows_text, tested_model
 from pipelines.defs.dbt.project import dbt_environment, krx_dbt_project
 from pipelines.defs.partitions import (
     DUCKDB_POOL,
-    declaring_backfill_policy,
     run_window,
     session_backfill,
     session_partitions_def,
@@ -91,8 +97,21 @@ class KrxDagsterDbtTranslator(DagsterDbtTranslator):
             return dbt_resource_props["schema"]
         return super().get_group_name(dbt_resource_props)
 
+    def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> list[str]:
+        return OWNERS
 
-TRANSLATOR = KrxDagsterDbtTranslator()
+    def get_asset_check_spec(
+        self, asset_spec: dg.AssetSpec, manifest: Mapping[str, Any], unique_id: str, project: Any
+    ) -> dg.AssetCheckSpec | None:
+        """dagster-dbt's check of a test, described (by the test or by what it checks)."""
+        spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
+        if spec is None or spec.description:
+            return spec
+        return spec._replace(description=dbt_test_description(manifest["nodes"][unique_id]))
+
+
+#: Code references: each model's page links to its SQL file.
+TRANSLATOR = KrxDagsterDbtTranslator(DagsterDbtTranslatorSettings(enable_code_references=True))
 
 
 #: A failed test's description names its model and one of its rows, within this length.
@@ -107,7 +126,8 @@ def _after_run_metadata(
     partitioned: bool = False,
 ) -> dict[str, dict[str, Any]]:
     """Metadata read with one short-lived connection once dbt has finished (dbt holds the DuckDB
-    file while it runs): row counts of the built tables (``table_rows`` for a partitioned
+    file while it runs): the column types of every built model, row counts of the tables
+    (``table_rows`` for a partitioned
     model, whose ``dagster/row_count`` would be repeated on each of its partitions), the charts
     of the marts that have one (``charts.CHARTS``), and a few rows each failed test found
     (``description`` and ``failing_rows``)."""
@@ -120,7 +140,7 @@ def _after_run_metadata(
         for uid in unique_ids
         if uid in nodes and nodes[uid]["config"].get("materialized") in COUNTED_MATERIALIZATIONS
     }
-    if not relations and not failed_tests:
+    if not unique_ids and not failed_tests:
         return {}
     metadata: dict[str, dict[str, Any]] = {}
     with connect(settings.duckdb_path(), read_only=True, lock_timeout_s=10.0) as con:
@@ -130,9 +150,24 @@ def _after_run_metadata(
             row = con.execute(f'select count(*) from "{schema}"."{name}"').fetchone()
             count_key = "table_rows" if partitioned else "dagster/row_count"
             metadata[uid] = {count_key: int(row[0]) if row else 0}
+        for uid in unique_ids:
+            if uid in nodes:
+                metadata.setdefault(uid, {})["dagster/column_schema"] = _typed_schema(
+                    con, nodes[uid]
+                )
         for uid in relations:
             metadata[uid].update(chart_metadata(con, uid, settings.export_dir() / "charts"))
     return metadata
+
+
+def _typed_schema(con, node: Mapping[str, Any]) -> dg.TableSchema:
+    """A model's columns with their DuckDB types and the YAML's descriptions."""
+    described = node.get("columns", {})
+    name = node.get("alias") or node["name"]
+    return column_schema(
+        (column, type_, described.get(column, {}).get("description"))
+        for column, type_ in warehouse_columns(con, node["schema"], name)
+    )
 
 
 def _failure_metadata(con, manifest: Mapping[str, Any], test_id: str, target_path) -> dict:
@@ -261,7 +296,7 @@ def build_dbt_assets() -> tuple[dg.AssetsDefinition, ...]:
             context, dbt, build_dbt_command(run_window(context), config.full_refresh)
         )
 
-    with declaring_backfill_policy():
+    with beta_features_declared():
         krx_dbt_incremental = dbt_assets(
             select=INCREMENTAL_SELECTOR,
             name="krx_dbt_incremental",
