@@ -211,7 +211,7 @@ def test_balances_only_build_leaves_usd_and_market_cap_ratio_null(balances_only)
     ) == [(dt.date(2021, 1, 27), "KOSPI", total_krw, None, None, None, None)]
 
 
-def test_balances_only_run_is_tagged_with_its_gaps_for_the_ui(balances_only):
+def test_balances_only_run_is_tagged_with_its_gaps_for_the_ui(balances_only, monkeypatch):
     """The run succeeded with gaps: the UI shows it as a Success tagged ``krx/verdict`` with
     the same count of gaps the command line printed."""
     import dagster as dg
@@ -221,19 +221,23 @@ def test_balances_only_run_is_tagged_with_its_gaps_for_the_ui(balances_only):
     proc, base = balances_only
     run_id = re.search(r"^build .*: ok \(run ([0-9a-f-]+)\)$", proc.stdout, re.M)[1]
     gaps = int(re.search(r"^gaps \((\d+), warnings\):$", proc.stdout, re.M)[1])
-    with dg.DagsterInstance.from_config(str(base / "dagster")) as instance:
+    monkeypatch.setenv(settings.DAGSTER_HOME_ENV, str(base / "dagster"))
+    with dg.DagsterInstance.get() as instance:
         tags = instance.get_run_by_id(run_id).tags
     assert tags[VERDICT_TAG].startswith(f"ok with {gaps} gap(s), first raw/ecos_usdkrw ")
 
 
-def test_balances_only_run_records_typed_columns_and_charts_beside_the_exports(balances_only):
+def test_balances_only_run_records_typed_columns_and_charts_beside_the_exports(
+    balances_only, monkeypatch
+):
     """The latest materialization of the market mart carries its columns with the DuckDB
     types, and its chart is a PNG under KRX_EXPORT_DIR (not the repository's warehouse/)."""
     import dagster as dg
 
     _, base = balances_only
     key = dg.AssetKey(["marts", "fct_market_short_balances"])
-    with dg.DagsterInstance.from_config(str(base / "dagster")) as instance:
+    monkeypatch.setenv(settings.DAGSTER_HOME_ENV, str(base / "dagster"))  # the event storage's
+    with dg.DagsterInstance.get() as instance:
         event = instance.get_latest_materialization_event(key)
     metadata = event.asset_materialization.metadata
     typed = [(c.name, c.type) for c in metadata["dagster/column_schema"].schema.columns]

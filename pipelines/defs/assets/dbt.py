@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, dbt_assets
+from dagster_dbt import DagsterDbtTranslator, dbt_assets
 
 from pipelines import settings
 from pipelines.calendar import Window
@@ -100,6 +100,20 @@ class KrxDagsterDbtTranslator(DagsterDbtTranslator):
     def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> list[str]:
         return OWNERS
 
+    def get_metadata(self, dbt_resource_props: Mapping[str, Any]) -> Mapping[str, Any]:
+        """dagster-dbt's metadata and a code reference to the model's (or seed's) file.
+        (dagster-dbt's own ``enable_code_references`` needs the project at every event.)"""
+        metadata = dict(super().get_metadata(dbt_resource_props))
+        path = dbt_resource_props.get("original_file_path")
+        if path:
+            with beta_features_declared():
+                file_path = str(settings.DBT_PROJECT_DIR / path)
+                reference = dg.LocalFileCodeReference(file_path=file_path)
+                metadata["dagster/code_references"] = dg.CodeReferencesMetadataValue(
+                    code_references=[reference]
+                )
+        return metadata
+
     def get_asset_check_spec(
         self, asset_spec: dg.AssetSpec, manifest: Mapping[str, Any], unique_id: str, project: Any
     ) -> dg.AssetCheckSpec | None:
@@ -110,8 +124,7 @@ class KrxDagsterDbtTranslator(DagsterDbtTranslator):
         return spec._replace(description=dbt_test_description(manifest["nodes"][unique_id]))
 
 
-#: Code references: each model's page links to its SQL file.
-TRANSLATOR = KrxDagsterDbtTranslator(DagsterDbtTranslatorSettings(enable_code_references=True))
+TRANSLATOR = KrxDagsterDbtTranslator()
 
 
 #: A failed test's description names its model and one of its rows, within this length.
@@ -246,7 +259,7 @@ def run_dbt(context: dg.AssetExecutionContext, dbt: Any, command: DbtCommand) ->
             materialized,
             failed,
             invocation.target_path,
-            partitioned=run_window(context) is not None,
+            partitioned=context.assets_def.partitions_def is not None,
         )
     except Exception as exc:  # metadata is a nicety: never fail the run for it
         context.log.warning(f"row counts, chart and failing rows unavailable: {exc}")
