@@ -90,6 +90,12 @@ def test_an_unknown_dataset_is_one_line(paths, capsys):
     assert "unknown dataset(s) nope" in line and "short_balance" in line
 
 
+def test_export_without_a_warehouse_is_one_line(paths, capsys):
+    line = one_error_line(capsys, ["export"])
+    assert f"KRX_DUCKDB_PATH={paths / 'w.duckdb'} does not exist" in line
+    assert not (paths / "w.duckdb").exists()
+
+
 def test_a_bad_date_is_argparses_one_line(paths, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["build", "--start", "2021-13-01", "--end", "2021-01-31"])

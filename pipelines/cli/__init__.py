@@ -54,7 +54,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from pipelines.warehouse import connect
 
     window = Window.inclusive(args.start, args.end) if args.start and args.end else None
-    with connect(settings.duckdb_path(), read_only=True) as con:
+    with connect(preflight.warehouse_file(), read_only=True) as con:
         exports = export_marts(con, settings.export_dir(), window)
     for name, table in exports.items():
         print(f"{name:<28} {table.rows:>12,} rows  {table.path}")

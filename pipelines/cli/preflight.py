@@ -49,3 +49,14 @@ def landing_root() -> Path:
             "`krx-short fetch` or `krx-short sample`"
         )
     return root
+
+
+def warehouse_file() -> Path:
+    """``KRX_DUCKDB_PATH``, which must be an existing file (for the commands that read it)."""
+    path = settings.duckdb_path()
+    if not path.is_file():
+        raise UsageError(
+            f"{settings.DUCKDB_ENV}={path} does not exist; build the warehouse first "
+            "(`krx-short build --start .. --end ..`) or point the variable at one"
+        )
+    return path
