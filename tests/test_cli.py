@@ -259,3 +259,15 @@ def test_balances_only_run_records_typed_columns_and_charts_beside_the_exports(
         :4
     ] == b"\x89PNG"
     assert "dagster/row_count" in metadata  # an unpartitioned model: its table's rows
+
+
+def test_a_failed_step_is_named_by_its_own_error_line():
+    from pipelines.cli.build import _first_line
+
+    message = (
+        "dagster._core.errors.DagsterExecutionStepExecutionError: Error occurred while executing "
+        'op "krx_dbt_rollups":\n\n'
+        "dagster_dbt.errors.DagsterDbtCliRuntimeError: dbt build: not_null_x failed (...)\n"
+        "Errors from dbt:\n  Failure in test not_null_x"
+    )
+    assert _first_line(message) == "dbt build: not_null_x failed (...)"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,9 @@ from pipelines import settings
 from pipelines.calendar import sessions_between
 from pipelines.cli.progress import ProgressHandler, is_terminal, run_loggers
 from pipelines.instance import ensure_dagster_home, process_tags, release_dead_runs
+
+#: ``package.module.SomeError: `` at the start of an error's line.
+EXCEPTION_PREFIX = re.compile(r"^[\w.]+(?:Error|Exception|Interrupt): ")
 
 
 @dataclass
@@ -92,14 +96,11 @@ def run_build(
 
 
 def _first_line(message: str) -> str:
-    lines = [line for line in message.strip().splitlines() if line.strip()]
-    if not lines:
-        return "unknown error"
-    # Dagster wraps an op's exception: the line after its "Error occurred while..." header
-    for line in lines:
-        if not line.startswith("dagster.") and "occurred while" not in line:
-            return line.strip()
-    return lines[-1].strip()
+    """The first line of an op's error that is not Dagster's wrapping, without the exception's
+    class name."""
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    own = [line for line in lines if "occurred while" not in line] or lines or ["unknown error"]
+    return EXCEPTION_PREFIX.sub("", own[0])
 
 
 def summarise(result: dg.ExecuteInProcessResult) -> BuildOutcome:
