@@ -149,12 +149,24 @@ def export_dagster_environment(home: Path) -> None:
     os.environ.update(RUN_ENVIRONMENT)
 
 
-def dbt_console_environment(*, verbose: bool, colours: bool) -> dict[str, str]:
-    """The variables that set dbt's console output for a command-line build."""
-    return {
-        DBT_COLOURS_ENV: "true" if colours else "false",
-        DBT_LOG_LEVEL_ENV: "info" if verbose else "none",
-    }
+@contextmanager
+def dbt_console(*, verbose: bool, colours: bool) -> Iterator[None]:
+    """``os.environ`` set for dbt's console output during a command-line build, restored after:
+    dbt run in process prints to the terminal (silenced unless ``verbose``); colours only on a
+    terminal. The stock path reads dbt's output itself, so only its colours are set."""
+    env = {DBT_COLOURS_ENV: "true" if colours else "false"}
+    if internals() == "pinned":
+        env[DBT_LOG_LEVEL_ENV] = "info" if verbose else "none"
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for name, saved_value in saved.items():
+            if saved_value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = saved_value
 
 
 @contextmanager

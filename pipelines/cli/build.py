@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 import sys
 from dataclasses import dataclass, field
@@ -71,22 +70,22 @@ def run_build(
         instance = dg.DagsterInstance.get()
     release_dead_runs(instance)
     tty = is_terminal(out)
-    os.environ.update(settings.dbt_console_environment(verbose=verbose, colours=tty))
     job = load_defs().resolve_job_def("krx_build")
     progress = ProgressHandler(out, total_steps=len(job.graph.nodes), tty=tty)
     log_file = log_path(dt.datetime.now())
     logger_defs, run_config = run_loggers(progress, log_file, verbose)
     try:
-        result = job.with_logger_defs(logger_defs).execute_in_process(
-            run_config=run_config,
-            instance=instance,
-            tags={
-                "dagster/asset_partition_range_start": keys.start,
-                "dagster/asset_partition_range_end": keys.end,
-                **process_tags(),
-            },
-            raise_on_error=False,
-        )
+        with settings.dbt_console(verbose=verbose, colours=tty):
+            result = job.with_logger_defs(logger_defs).execute_in_process(
+                run_config=run_config,
+                instance=instance,
+                tags={
+                    "dagster/asset_partition_range_start": keys.start,
+                    "dagster/asset_partition_range_end": keys.end,
+                    **process_tags(),
+                },
+                raise_on_error=False,
+            )
     finally:
         progress.close()
     outcome = summarise(result)

@@ -25,6 +25,7 @@ from dagster_dbt import DagsterDbtTranslator, dbt_assets
 
 from pipelines import settings
 from pipelines.calendar import Window
+from pipelines.defs.assets.dbt_failures import failing_rows, failure_query, rows_text, tested_model
 from pipelines.defs.assets.metadata import (
     OWNERS,
     beta_features_declared,
@@ -33,7 +34,6 @@ from pipelines.defs.assets.metadata import (
     markdown_table,
     warehouse_columns,
 )
-from pipelines.defs.dbt.failures import failing_rows, failure_query, rows_text, tested_model
 from pipelines.defs.dbt.project import dbt_environment, krx_dbt_project
 from pipelines.defs.partitions import (
     DUCKDB_POOL,
