@@ -131,7 +131,9 @@ def test_step_lines_name_the_layer_and_its_counts():
         "[   12.3s] FAILED dbt rollups (market totals, residuals, weekly, securities): "
         "2 models, 5 tests (1 warned, 2 failed)"
     )
-    raw = StepTally(assets={"raw/krx_short_balance"}, checks=2, rows_loaded=18_380)
+    raw = StepTally(
+        assets={"raw/krx_short_balance"}, checks=2, rows_loaded={"raw/krx_short_balance": 18_380}
+    )
     assert step_line("raw__krx_short_balance", raw, 2.0, failed=False) == (
         "[    2.0s] raw/krx_short_balance: 1 asset, 18,380 rows loaded, 2 checks"
     )
@@ -202,6 +204,10 @@ def test_balances_only_build_prints_a_short_plain_log(balances_only):
     steps = [line for line in lines if re.match(r"\[ *\d+\.\ds\] ", line)]
     assert len(steps) == 13
     assert sum("dbt " in line for line in steps) == 3
+    # the rows of the one balance file, once (not once per session of the 19-session run)
+    landing_rows = json.loads((REAL_LANDING / BALANCE_FILE).read_text())["OutBlock_1"]
+    (balance_line,) = [line for line in steps if "raw/krx_short_balance:" in line]
+    assert f"1 asset, {len(landing_rows):,} rows loaded, 2 checks (1 warned)" in balance_line
     log = Path(re.search(r"^log: (.+)$", proc.stdout, re.M)[1])
     assert "ASSET_MATERIALIZATION" in log.read_text()
 

@@ -37,7 +37,7 @@ class StepTally:
     checks: int = 0
     warned: int = 0
     failed: int = 0
-    rows_loaded: int = 0
+    rows_loaded: dict[str, int] = field(default_factory=dict)  # by asset (not by partition)
 
 
 def _plural(n: int, word: str) -> str:
@@ -54,8 +54,8 @@ def step_line(step_key: str, tally: StepTally, elapsed_s: float, failed: bool) -
         parts = [_plural(tally.checks, "check")]
     else:
         parts = [_plural(len(tally.assets), "asset")]
-        if tally.rows_loaded:
-            parts.append(f"{tally.rows_loaded:,} rows loaded")
+        if sum(tally.rows_loaded.values()):
+            parts.append(f"{sum(tally.rows_loaded.values()):,} rows loaded")
         if tally.checks:
             parts.append(_plural(tally.checks, "check"))
     issues = [f"{tally.warned} warned"] * bool(tally.warned)
@@ -83,9 +83,11 @@ class ProgressHandler(logging.Handler):
         kind = event.event_type
         if kind == dg.DagsterEventType.ASSET_MATERIALIZATION:
             materialization = event.event_specific_data.materialization
-            tally.assets.add(materialization.asset_key.to_user_string())
+            asset = materialization.asset_key.to_user_string()
+            tally.assets.add(asset)
+            # a multi-session step repeats its metadata on each session's materialization
             rows = materialization.metadata.get("rows_loaded")
-            tally.rows_loaded += int(getattr(rows, "value", 0) or 0)
+            tally.rows_loaded[asset] = int(getattr(rows, "value", 0) or 0)
         elif kind == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
             evaluation = event.event_specific_data
             tally.checks += 1
