@@ -82,7 +82,7 @@ class Warehouse:
         with duckdb.connect() as con:
             out = {}
             for path in sorted(self.exports.iterdir()):
-                if path.name == "manifest.json" or path.name.startswith("."):
+                if path.name in ("manifest.json", "charts") or path.name.startswith("."):
                     continue
                 pattern = f"{path}/**/*.parquet" if path.is_dir() else str(path)
                 out[path.name] = con.execute(
