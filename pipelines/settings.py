@@ -50,7 +50,7 @@ RUN_ENVIRONMENT = {
     "DAGSTER_EVENT_BATCH_SIZE": "1000",
 }
 #: dbt's console: quiet unless ``--verbose``, colours only on a terminal (its log files keep all).
-DBT_LOG_LEVEL_ENV = "DBT_LOG_LEVEL"
+DBT_LOG_LEVEL_ENV, DBT_FILE_LOG_LEVEL_ENV = "DBT_LOG_LEVEL", "DBT_LOG_LEVEL_FILE"
 DBT_COLOURS_ENV = "DBT_USE_COLORS"
 #: What dbt needs besides the paths: no telemetry, and a test runs in the op that builds all
 #: its parents (or their ancestors), never in one that builds only one of them.
@@ -157,6 +157,7 @@ def dbt_console(*, verbose: bool, colours: bool) -> Iterator[None]:
     env = {DBT_COLOURS_ENV: "true" if colours else "false"}
     if internals() == "pinned":
         env[DBT_LOG_LEVEL_ENV] = "info" if verbose else "none"
+        env[DBT_FILE_LOG_LEVEL_ENV] = "debug"  # else dbt's file log follows the console's
     saved = {name: os.environ.get(name) for name in env}
     os.environ.update(env)
     try:

@@ -210,6 +210,12 @@ def test_balances_only_build_prints_a_short_plain_log(balances_only):
     assert f"1 asset, {len(landing_rows):,} rows loaded, 2 checks (1 warned)" in balance_line
     log = Path(re.search(r"^log: (.+)$", proc.stdout, re.M)[1])
     assert "ASSET_MATERIALIZATION" in log.read_text()
+    # dbt's console is quiet, its debug log is still written for each op
+    for op in ("krx_dbt_foundation", "krx_dbt_incremental", "krx_dbt_rollups"):
+        assert (
+            "Running with dbt="
+            in (log.parent.parent / "dbt-target" / "w" / op / "dbt.log").read_text()
+        )
 
 
 def test_balances_only_build_leaves_usd_and_market_cap_ratio_null(balances_only):
