@@ -44,10 +44,11 @@ lint: env manifest
 test: lint
 	$(BIN)/pytest -q
 
-## the Dagster UI on http://127.0.0.1:3000
+## the Dagster UI on http://127.0.0.1:$(PORT) (make dev PORT=3001 for another port)
+PORT ?= 3000
 dev: env
 	$(BIN)/python -c "from pipelines.instance import ensure_dagster_home as e; e()"
-	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+	$(BIN)/dagster dev -h 127.0.0.1 -p $(PORT) -w workspace.yaml
 
 clean:
 	rm -rf $(VENV) $(TOOLS) dbt_project/target

@@ -51,12 +51,18 @@ RUN_ENVIRONMENT = {
     "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "true",
     "DAGSTER_EVENT_BATCH_SIZE": "1000",
 }
+#: dbt's console: quiet unless ``--verbose``, colours only on a terminal (its log files keep all).
+DBT_LOG_LEVEL_ENV, DBT_FILE_LOG_LEVEL_ENV = "DBT_LOG_LEVEL", "DBT_LOG_LEVEL_FILE"
+DBT_COLOURS_ENV = "DBT_USE_COLORS"
 #: What dbt needs besides the paths: no telemetry, and a test runs in the op that builds all
 #: its parents (or their ancestors), never in one that builds only one of them.
 DBT_ENVIRONMENT = {
     "DO_NOT_TRACK": "1",
     "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     "DBT_INDIRECT_SELECTION": "buildable",
+    # no ANSI codes in the messages the UI shows (a terminal build sets its own)
+    DBT_COLOURS_ENV: "false",
+    "DBT_USE_COLORS_FILE": "false",
 }
 
 
@@ -146,18 +152,35 @@ def export_dagster_environment(home: Path) -> None:
 
 
 @contextmanager
-def duckdb_environment(path: Path) -> Iterator[None]:
-    """``KRX_DUCKDB_PATH`` pointing at ``path`` (a build's working copy, ``pipelines.publication``)
-    while a step writes it: dbt's profile reads it."""
-    saved = os.environ.get(DUCKDB_ENV)
-    os.environ[DUCKDB_ENV] = str(path)
+def _environment(env: Mapping[str, str]) -> Iterator[None]:
+    """``os.environ`` holding ``env`` for the block, every variable restored after."""
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
     try:
         yield
     finally:
-        if saved is None:
-            os.environ.pop(DUCKDB_ENV, None)
-        else:
-            os.environ[DUCKDB_ENV] = saved
+        for name, saved_value in saved.items():
+            if saved_value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = saved_value
+
+
+def duckdb_environment(path: Path):
+    """``KRX_DUCKDB_PATH`` pointing at ``path`` (a build's working copy, ``pipelines.publication``)
+    while a step writes it: dbt's profile reads it."""
+    return _environment({DUCKDB_ENV: str(path)})
+
+
+def dbt_console(*, verbose: bool, colours: bool):
+    """``os.environ`` set for dbt's console output during a command-line build, restored after:
+    dbt run in process prints to the terminal (silenced unless ``verbose``); colours only on a
+    terminal. The stock path reads dbt's output itself, so only its colours are set."""
+    env = {DBT_COLOURS_ENV: "true" if colours else "false"}
+    if internals() == "pinned":
+        env[DBT_LOG_LEVEL_ENV] = "info" if verbose else "none"
+        env[DBT_FILE_LOG_LEVEL_ENV] = "debug"  # else dbt's file log follows the console's
+    return _environment(env)
 
 
 @contextmanager

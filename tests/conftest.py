@@ -2,7 +2,7 @@
 data works on a copy of the DuckDB file).
 
 * ``real``: the real KRX responses of ``tests/fixtures/krx-real`` loaded and built (there is no
-  ECOS file, so the usdkrw test fails and only it);
+  ECOS file, so the usdkrw test warns);
 * ``sample``: a demo-scale sample from 2020-01-02 to 2025-04-30 (all five short-sale regimes,
   semi-annual rebalances, ad-hoc index changes, renames, a market transfer) with the
   generator's truth;

@@ -74,11 +74,12 @@ def table_checksums(
 
 
 def exported_rows(root: Path) -> dict[str, tuple]:
-    """(rows, order-independent content hash) of every exported table under ``root``."""
+    """(rows, order-independent content hash) of every exported table under ``root`` (not the
+    manifest, the charts or hidden staging files)."""
     with duckdb.connect() as con:
         out = {}
         for path in sorted(root.iterdir()):
-            if path.name == "manifest.json" or path.name.startswith("."):
+            if path.name in ("manifest.json", "charts") or path.name.startswith("."):
                 continue
             pattern = f"{path}/**/*.parquet" if path.is_dir() else str(path)
             out[path.name] = con.execute(

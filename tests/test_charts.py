@@ -1,32 +1,130 @@
-"""The market chart rendered into the UI metadata."""
+"""The charts of the marts: real PNG images whose labels carry the true extremes, computed
+here from the real KRX landing files (``real``: built once per session)."""
+
+from __future__ import annotations
 
 import datetime as dt
+import io
+import json
+import re
+
+from PIL import Image
 
 from pipelines.defs.assets.charts import (
-    MarketDay,
-    market_chart_markdown,
-    market_chart_svg,
-    sparkline,
+    Chart,
+    chart_metadata,
+    eligibility_chart_from,
+    extremes_label,
+    market_chart_from,
+    top_names_chart_from,
+)
+from pipelines.warehouse import connect
+from tests.helpers import REAL_LANDING
+
+LABEL = re.compile(
+    r"(?P<title>.+): min (?P<min>[-\d,.]+) \((?P<min_at>[^)]+)\) · "
+    r"max (?P<max>[-\d,.]+) \((?P<max_at>[^)]+)\) · last (?P<last>[-\d,.]+) \((?P<last_at>[^)]+)\)"
 )
 
 
-def test_sparkline_scales_between_min_and_max():
-    assert sparkline([0, 1, 2, 3, 4, 5, 6, 7]) == "▁▂▃▄▅▆▇█"
-    assert sparkline([5, None, 5]) == "▁ ▁"
-    assert sparkline([None]) == ""
+def _number(text: str) -> float:
+    return float(text.replace(",", ""))
 
 
-def test_chart_shows_each_market_and_month_ends():
-    days = [
-        MarketDay(
-            dt.date(2021, 1, 4) + dt.timedelta(days=i), market, 1e12 * (i + 1), 0.1 * i, 3000 + i
-        )
-        for i in range(60)
-        for market in ("KOSPI", "KOSDAQ")
+def _label(chart: Chart, title: str) -> re.Match:
+    (match,) = [m for m in map(LABEL.fullmatch, chart.labels) if m and m["title"] == title]
+    return match
+
+
+def _decodes(chart: Chart) -> tuple[int, int]:
+    image = Image.open(io.BytesIO(chart.png))
+    image.verify()
+    return Image.open(io.BytesIO(chart.png)).size
+
+
+def _krx_number(text: str) -> float:
+    return float(text.replace(",", ""))
+
+
+def test_labels_take_the_extremes_of_every_point():
+    # a spike at one point among 1,000 (what a 72-point sample misses)
+    days = [dt.date(2020, 1, 1) + dt.timedelta(days=i) for i in range(1000)]
+    values = [100.0 + (i % 7) for i in range(1000)]
+    values[501] = 6540.89
+    values[333] = -1.5
+    label = extremes_label("x", list(zip(days, values, strict=True)), ",.2f")
+    assert label == (
+        f"x: min -1.50 ({days[333]}) · max 6,540.89 ({days[501]}) · last {values[-1]:,.2f} "
+        f"({days[-1]})"
+    )
+    assert extremes_label("x", [(days[0], None)], ".2f") == "x: no data"
+
+
+def test_market_chart_labels_match_the_landing_files(real):
+    with connect(real.db, read_only=True) as con:
+        chart = market_chart_from(con)
+    width, height = _decodes(chart)
+    assert width > 600 and height > 400
+    # the KOSPI level: every row of the real index file
+    index = json.loads((REAL_LANDING / "krx/index_ohlcv/KOSPI/2021.json").read_text())["output"]
+    closes = sorted(
+        (dt.datetime.strptime(r["TRD_DD"], "%Y/%m/%d").date(), _krx_number(r["CLSPRC_IDX"]))
+        for r in index
+    )
+    level = _label(chart, "KOSPI index level")
+    high = max(closes, key=lambda p: p[1])
+    low = min(closes, key=lambda p: p[1])
+    assert (_number(level["max"]), level["max_at"]) == (round(high[1], 2), str(high[0]))
+    assert (_number(level["min"]), level["min_at"]) == (round(low[1], 2), str(low[0]))
+    assert (_number(level["last"]), level["last_at"]) == (
+        round(closes[-1][1], 2),
+        str(closes[-1][0]),
+    )
+    # the one KOSPI balance file: its BAL_AMT summed, in trillion KRW
+    balances = json.loads((REAL_LANDING / "krx/short_balance/KOSPI/2021-01-27.json").read_text())[
+        "OutBlock_1"
     ]
-    text = market_chart_markdown(days)
-    assert text.index("**KOSDAQ**") < text.index("**KOSPI**")
-    assert "last 60.00" in text  # the balance series ends at 60 trn KRW
-    assert "| 2021-03-04 | 60.00 | 5.900 | 3,059.00 |" in text  # the last month-end row
-    svg = market_chart_svg(days)
-    assert svg.startswith("<svg") and svg.count("<polyline") == 6
+    total = sum(_krx_number(r["BAL_AMT"]) for r in balances) / 1e12
+    balance = _label(chart, "KOSPI net short balance (trn KRW)")
+    assert _number(balance["max"]) == _number(balance["last"]) == round(total, 2)
+    assert balance["last_at"] == "2021-01-27"
+    assert "KOSDAQ net short balance (trn KRW): no data" in chart.labels
+
+
+def test_top_names_chart_shows_the_highest_exact_ratio(real):
+    with connect(real.db, read_only=True) as con:
+        chart = top_names_chart_from(con)
+    _decodes(chart)
+    balances = json.loads((REAL_LANDING / "krx/short_balance/KOSPI/2021-01-27.json").read_text())[
+        "OutBlock_1"
+    ]
+    ratios = sorted(
+        (
+            _krx_number(r["BAL_QTY"]) / _krx_number(r["LIST_SHRS"]) * 100,
+            r["ISU_CD"],
+        )
+        for r in balances
+        if _krx_number(r["LIST_SHRS"]) > 0
+    )
+    top = _label(chart, "KOSPI top 20 on 2021-01-27 (balance % of shares)")
+    assert _number(top["max"]) == round(ratios[-1][0], 3)
+    assert top["max_at"] == ratios[-1][1]
+    assert f"| 1 | {ratios[-1][1]} |" in chart.markdown()  # the ranked table names the ticker
+    assert _number(top["min"]) == round(ratios[-20][0], 3)
+
+
+def test_eligibility_chart_decodes_and_charts_are_written_where_asked(real, tmp_path):
+    with connect(real.db, read_only=True) as con:
+        chart = eligibility_chart_from(con)
+        metadata = chart_metadata(con, "model.krx_short.fct_market_short_balances", tmp_path)
+        assert chart_metadata(con, "model.krx_short.dim_securities", tmp_path) == {}
+    _decodes(chart)
+    assert [label.split(":")[0] for label in chart.labels] == [
+        "tickers eligible per session",
+        "tickers not eligible per session",
+        "tickers unknown per session",
+    ]
+    png = tmp_path / "market_short_balances.png"
+    assert metadata["chart_png"].path == str(png)
+    assert Image.open(png).format == "PNG"
+    assert "](data:image/png;base64," in metadata["chart"].value

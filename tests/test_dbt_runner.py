@@ -170,12 +170,14 @@ def test_dagster_ops_build_a_partition_with_checks_and_row_counts(sample, tmp_pa
     count = rows(db, "select count(*) from marts.fct_short_balances")[0][0]
     row_counts = [
         {
-            e.asset_key.to_user_string(): e.materialization.metadata.get("dagster/row_count")
+            e.asset_key.to_user_string(): e.materialization.metadata.get("table_rows")
             for e in results[key].get_asset_materialization_events()
         }["marts/fct_short_balances"].value
         for key in (first, second)
     ]
     assert row_counts == [count - expected, count]  # the second run put its session back
+    # a partition's row count would be the table's: absent on partitioned models
+    assert "dagster/row_count" not in materialized["marts/fct_short_balances"].metadata
     assert "dagster/row_count" not in materialized["staging/stg_krx__short_balances"].metadata
     checks = result.get_asset_check_evaluations()
     assert len(checks) > 100 and all(c.passed for c in checks)
@@ -208,9 +210,11 @@ def test_dagster_ops_build_a_partition_with_checks_and_row_counts(sample, tmp_pa
 
 @pytest.mark.slow
 def test_a_failing_dbt_test_fails_the_op_after_recording_its_events(sample, tmp_path, monkeypatch):
-    """No USD/KRW at all: the market mart's error-severity not_null test fails. The rollups op
-    fails naming the test, after Dagster has recorded the models it built and the failed check;
-    dbt has let go of the working copy, and the published file is left as it was."""
+    """A contradiction in the data: KOSPI's market cap on 2021-06-11 is 1 KRW, so the balance
+    is more than 100 % of it and the market mart's error-severity range test fails. The rollups
+    op fails naming the test, after Dagster has recorded the models it built and the failed
+    check, whose description names the model and a failing row; dbt has let go of the working
+    copy, and the published file is left as it was."""
     import dagster as dg
 
     from pipelines.defs.assets.dbt import dbt_asset_defs
@@ -219,10 +223,13 @@ def test_a_failing_dbt_test_fails_the_op_after_recording_its_events(sample, tmp_
     from pipelines.warehouse import connect
 
     wh, _ = sample
-    db = tmp_path / "no_usdkrw.duckdb"
+    db = tmp_path / "tiny_cap.duckdb"
     shutil.copy(wh.db, db)
     with duckdb.connect(str(db)) as con:
-        con.execute("delete from raw.ecos_usdkrw")
+        con.execute(
+            "update raw.krx_index_ohlcv set mktcap = '1' "
+            "where index_code = 'KOSPI' and cast(trd_dd as date) = date '2021-06-11'"
+        )
     monkeypatch.setenv(settings.DUCKDB_ENV, str(db))
     with dg.instance_for_test() as instance:
         result = dg.materialize(
@@ -236,20 +243,24 @@ def test_a_failing_dbt_test_fails_the_op_after_recording_its_events(sample, tmp_
     failures = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
     assert [e.step_key for e in failures] == ["krx_dbt_rollups"]
     message = failures[0].step_failure_data.error.message
-    assert "not_null_fct_market_short_balances_usdkrw" in message and "dbt.log" in message
+    test = "accepted_range_fct_market_short_balances_balance_to_market_cap_pct__100__0"
+    assert test in message.splitlines()[0]
     failed = [c for c in result.get_asset_check_evaluations() if not c.passed]
     assert [(c.asset_key.to_user_string(), c.check_name) for c in failed] == [
-        ("marts/fct_market_short_balances", "not_null_fct_market_short_balances_usdkrw")
+        ("marts/fct_market_short_balances", test)
     ]
+    kospi_pct = (
+        "select balance_to_market_cap_pct from marts.fct_market_short_balances "
+        "where trade_date = '2021-06-11' and market = 'KOSPI'"
+    )
+    # what dbt built is in the run's working copy only: the failed run published nothing
+    ((pct,),) = rows(working_path(db), kospi_pct)
+    assert pct > 100
+    assert rows(db, kospi_pct)[0][0] < 100
+    assert failed[0].description.startswith("on marts.fct_market_short_balances; e.g. ")
+    assert f"balance_to_market_cap_pct={pct}" in failed[0].description
     materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert {"marts/fct_short_balances", "marts/fct_market_short_balances"} <= materialized
-    # what dbt built is in the run's working copy only: the failed run published nothing
-    null_rates = (
-        "select count(*) from marts.fct_market_short_balances "
-        "where trade_date = '2021-06-11' and usdkrw is null"
-    )
-    assert rows(working_path(db), null_rates)[0][0] > 0
-    assert rows(db, null_rates)[0][0] == 0
     with connect(working_path(db), lock_timeout_s=0) as con:
         assert con.execute("select 1").fetchone() == (1,)
 

@@ -6,23 +6,20 @@ import argparse
 import sys
 
 from pipelines import settings
+from pipelines.cli import preflight
 from pipelines.cli.args import parse_args
 
 
 def cmd_build(args: argparse.Namespace) -> int:
+    from pipelines.calendar import today_kst
     from pipelines.cli.build import run_build
+    from pipelines.cli.summary import run_report
 
-    outcome = run_build(args.start, args.end)
-    for line in outcome.warnings:
-        print(f"gap: {line}")
-    for line in outcome.failed_checks:
-        print(f"FAILED check {line}", file=sys.stderr)
-    for line in outcome.failed_steps:
-        print(f"FAILED asset {line}", file=sys.stderr)
+    preflight.landing_root()
+    first, last = preflight.session_range(args.start, args.end, today_kst())
+    outcome = run_build(first, last, verbose=args.verbose)
     code = outcome.exit_code(strict=args.strict)
-    print(
-        f"build {args.start}..{args.end}: {'ok' if code == 0 else 'failed'} (run {outcome.run_id})"
-    )
+    print(run_report(outcome, first, last, code, strict=args.strict))
     return code
 
 
@@ -39,8 +36,13 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
+    from pipelines.fetch.plan import select_datasets
     from pipelines.fetch.runner import fetch
 
+    try:
+        select_datasets(args.datasets)
+    except ValueError as exc:
+        raise preflight.UsageError(f"{exc}; pass --datasets with names from that list") from None
     report = fetch(args.start, args.end, args.datasets, refresh=args.refresh)
     print(report.summary())
     return 0 if report.ok else 1
@@ -52,7 +54,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from pipelines.warehouse import connect
 
     window = Window.inclusive(args.start, args.end) if args.start and args.end else None
-    with connect(settings.duckdb_path(), read_only=True) as con:
+    with connect(preflight.warehouse_file(), read_only=True) as con:
         exports = export_marts(con, settings.export_dir(), window)
     for name, table in exports.items():
         print(f"{name:<28} {table.rows:>12,} rows  {table.path}")
@@ -63,7 +65,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from pipelines.calendar import last_session_on_or_before, today_kst
     from pipelines.cli.build import run_build
-    from pipelines.cli.summary import calibration, summary
+    from pipelines.cli.summary import calibration, run_report, summary
     from pipelines.sample.generator import README_NAME, generate
     from pipelines.sources.landing import discover
     from pipelines.warehouse import connect
@@ -77,13 +79,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
         )
         return 2
     end = args.end or last_session_on_or_before(today_kst())
-    truth = generate(root, args.start, end, seed=args.seed, scale=args.scale)
-    print(f"sample: {len(truth.sessions)} sessions ({args.start} .. {end}) in {root}")
-    outcome = run_build(args.start, end)
-    for line in outcome.failed_checks + outcome.failed_steps:
-        print(f"FAILED {line}", file=sys.stderr)
-    if outcome.exit_code() != 0:
-        return 1
+    first, last = preflight.session_range(args.start, end, today_kst())
+    truth = generate(root, first, last, seed=args.seed, scale=args.scale)
+    print(f"sample: {len(truth.sessions)} sessions ({first} .. {last}) in {root}")
+    outcome = run_build(first, last, verbose=args.verbose)
+    code = outcome.exit_code()
+    print(run_report(outcome, first, last, code, strict=False, totals=False))
+    if code != 0:
+        return code
     with connect(settings.duckdb_path(), read_only=True) as con:
         print(summary(con, settings.export_dir()))
         print(calibration(con))
@@ -102,9 +105,12 @@ COMMANDS = {
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        settings.internals()
-    except ValueError as exc:  # a mistake in the environment: one line, no traceback
+        try:
+            settings.internals()
+        except ValueError as exc:  # a mistake in the environment
+            raise preflight.UsageError(str(exc)) from None
+        settings.export_paths()
+        return COMMANDS[args.command](args)
+    except preflight.UsageError as exc:  # one line, no traceback
         print(f"krx-short: error: {exc}", file=sys.stderr)
         return 2
-    settings.export_paths()
-    return COMMANDS[args.command](args)

@@ -18,6 +18,12 @@ def _add_range(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--end", type=_date, required=True, help="last day, YYYY-MM-DD")
 
 
+def _add_verbose(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--verbose", action="store_true", help="print Dagster's and dbt's logs as well"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="krx-short",
@@ -28,8 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
     build = sub.add_parser("build", help="materialise every asset for the sessions in a range")
     _add_range(build)
     build.add_argument(
-        "--strict", action="store_true", help="exit non-zero when landing files are missing"
+        "--strict",
+        action="store_true",
+        help="exit non-zero when the range has gaps (missing landing files, stale data)",
     )
+    _add_verbose(build)
 
     sample = sub.add_parser("sample", help="write a synthetic landing zone")
     _add_range(sample)
@@ -50,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--end", type=_date, help="default: the latest session")
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--scale", choices=("demo", "full"), default="demo")
+    _add_verbose(demo)
 
     return parser
 

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
 
 import dagster as dg
 
 from pipelines import settings
 from pipelines.calendar import sessions_between
+from pipelines.cli.progress import ProgressHandler, is_terminal, run_loggers
 from pipelines.instance import ensure_dagster_home, process_tags, release_dead_runs
 from pipelines.publication import abandon
+
+#: ``package.module.SomeError: `` at the start of an error's line.
+EXCEPTION_PREFIX = re.compile(r"^[\w.]+(?:Error|Exception|Interrupt): ")
 
 
 @dataclass
@@ -22,6 +30,7 @@ class BuildOutcome:
     failed_steps: list[str] = field(default_factory=list)  # "asset: reason"
     failed_checks: list[str] = field(default_factory=list)  # ERROR-severity checks
     warnings: list[str] = field(default_factory=list)  # WARN-severity checks (gaps)
+    log_file: Path | None = None  # every event of the run
 
     def exit_code(self, strict: bool = False) -> int:
         if not self.success or self.failed_steps or self.failed_checks:
@@ -37,50 +46,79 @@ def partition_range(start: dt.date, end: dt.date) -> dg.PartitionKeyRange:
     return dg.PartitionKeyRange(sessions[0].isoformat(), sessions[-1].isoformat())
 
 
-def run_build(
-    start: dt.date, end: dt.date, *, instance: dg.DagsterInstance | None = None
-) -> BuildOutcome:
-    """Materialise every asset for the sessions in [start, end] in one run."""
-    from pipelines.defs.definitions import load_defs
+def log_path(now: dt.datetime) -> Path:
+    """The log file of a build started at ``now``: ``logs/`` beside the DuckDB file."""
+    return settings.duckdb_path().parent / "logs" / f"build-{now:%Y%m%dT%H%M%S}.log"
 
+
+def run_build(
+    start: dt.date,
+    end: dt.date,
+    *,
+    instance: dg.DagsterInstance | None = None,
+    verbose: bool = False,
+    out: TextIO | None = None,
+) -> BuildOutcome:
+    """Materialise every asset for the sessions in [start, end] in one run, printing a line per
+    finished step on ``out`` (default stdout; with ``verbose``, Dagster's and dbt's logs too)."""
+    from pipelines.defs.definitions import load_defs
+    from pipelines.defs.sensors.alerts import run_verdict
+
+    out = out or sys.stdout
     keys = partition_range(start, end)
     if instance is None:
         ensure_dagster_home()
         instance = dg.DagsterInstance.get()
     release_dead_runs(instance)
+    tty = is_terminal(out)
     job = load_defs().resolve_job_def("krx_build")
-    result = job.execute_in_process(
-        instance=instance,
-        tags={
-            "dagster/asset_partition_range_start": keys.start,
-            "dagster/asset_partition_range_end": keys.end,
-            **process_tags(),
-        },
-        raise_on_error=False,
-    )
+    progress = ProgressHandler(out, total_steps=len(job.graph.nodes), tty=tty)
+    log_file = log_path(dt.datetime.now())
+    logger_defs, run_config = run_loggers(progress, log_file, verbose)
+    try:
+        with settings.dbt_console(verbose=verbose, colours=tty):
+            result = job.with_logger_defs(logger_defs).execute_in_process(
+                run_config=run_config,
+                instance=instance,
+                tags={
+                    "dagster/asset_partition_range_start": keys.start,
+                    "dagster/asset_partition_range_end": keys.end,
+                    **process_tags(),
+                },
+                raise_on_error=False,
+            )
+    finally:
+        progress.close()
     if not result.success:  # readers keep the last complete build; its working copy goes
         abandon(settings.duckdb_path(), result.run_id)
-    return summarise(result)
+    outcome = summarise(result)
+    outcome.log_file = log_file
+    instance.add_run_tags(result.run_id, run_verdict(instance, result.run_id))
+    return outcome
+
+
+def _first_line(message: str) -> str:
+    """The first line of an op's error that is not Dagster's wrapping, without the exception's
+    class name."""
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    own = [line for line in lines if "occurred while" not in line] or lines or ["unknown error"]
+    return EXCEPTION_PREFIX.sub("", own[0])
 
 
 def summarise(result: dg.ExecuteInProcessResult) -> BuildOutcome:
+    from pipelines.defs.sensors.alerts import failed_checks
+
     outcome = BuildOutcome(run_id=result.run_id, success=result.success)
     for event in result.all_events:
         if event.event_type == dg.DagsterEventType.STEP_FAILURE:
             error = event.step_failure_data.error
             while error is not None and error.cause is not None:  # what the step raised
                 error = error.cause
-            reason = error.message.strip().splitlines()[-1] if error else "unknown error"
+            reason = _first_line(error.message) if error else "unknown error"
             outcome.failed_steps.append(f"{event.step_key}: {reason}")
-        elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
-            evaluation = event.event_specific_data
-            if evaluation.passed:
-                continue
-            name = f"{evaluation.asset_key.to_user_string()} {evaluation.check_name}"
-            detail = evaluation.description or ""
-            line = f"{name}: {detail}".rstrip(": ")
-            if evaluation.severity == dg.AssetCheckSeverity.WARN:
-                outcome.warnings.append(line)
-            else:
-                outcome.failed_checks.append(line)
+    outcome.failed_checks, outcome.warnings = failed_checks(
+        event.event_specific_data
+        for event in result.all_events
+        if event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
+    )
     return outcome

@@ -14,6 +14,7 @@ from pipelines import settings
 from pipelines.defs.assets.dbt import build_dbt_assets
 from pipelines.defs.assets.exports import build_export_asset
 from pipelines.defs.assets.fetch import krx_fetch
+from pipelines.defs.assets.metadata import beta_features_declared
 from pipelines.defs.assets.raw import build_raw_assets
 from pipelines.defs.checks import freshness_checks
 from pipelines.defs.jobs import build_job
@@ -32,8 +33,12 @@ def load_defs() -> dg.Definitions:
     dbt_ops = build_dbt_assets()
     # the export reads every mart that dbt builds
     marts = [key for op in dbt_ops for key in op.keys if key.path[0] == "marts"]
+    with beta_features_declared():
+        exports = build_export_asset(marts)
+        # each Python asset's page links to the function that defines it
+        python_assets = dg.with_source_code_references([*build_raw_assets(), exports])
     return dg.Definitions(
-        assets=[*build_raw_assets(), *dbt_ops, build_export_asset(marts)],
+        assets=[*python_assets, *dbt_ops],
         asset_checks=freshness_checks,
         jobs=[build_job(), krx_fetch],
         schedules=[evening_schedule],

@@ -25,6 +25,15 @@ from dagster_dbt import DagsterDbtTranslator, dbt_assets
 
 from pipelines import settings
 from pipelines.calendar import Window
+from pipelines.defs.assets.dbt_failures import failing_rows, failure_query, rows_text, tested_model
+from pipelines.defs.assets.metadata import (
+    OWNERS,
+    beta_features_declared,
+    column_schema,
+    dbt_test_description,
+    markdown_table,
+    warehouse_columns,
+)
 from pipelines.defs.dbt.project import dbt_environment, krx_dbt_project
 from pipelines.defs.partitions import (
     DUCKDB_POOL,
@@ -89,19 +98,54 @@ class KrxDagsterDbtTranslator(DagsterDbtTranslator):
             return dbt_resource_props["schema"]
         return super().get_group_name(dbt_resource_props)
 
+    def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> list[str]:
+        return OWNERS
+
+    def get_metadata(self, dbt_resource_props: Mapping[str, Any]) -> Mapping[str, Any]:
+        """dagster-dbt's metadata and a code reference to the model's (or seed's) file.
+        (dagster-dbt's own ``enable_code_references`` needs the project at every event.)"""
+        metadata = dict(super().get_metadata(dbt_resource_props))
+        path = dbt_resource_props.get("original_file_path")
+        if path:
+            with beta_features_declared():
+                file_path = str(settings.DBT_PROJECT_DIR / path)
+                reference = dg.LocalFileCodeReference(file_path=file_path)
+                metadata["dagster/code_references"] = dg.CodeReferencesMetadataValue(
+                    code_references=[reference]
+                )
+        return metadata
+
+    def get_asset_check_spec(
+        self, asset_spec: dg.AssetSpec, manifest: Mapping[str, Any], unique_id: str, project: Any
+    ) -> dg.AssetCheckSpec | None:
+        """dagster-dbt's check of a test, described (by the test or by what it checks)."""
+        spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
+        if spec is None or spec.description:
+            return spec
+        return spec._replace(description=dbt_test_description(manifest["nodes"][unique_id]))
+
 
 TRANSLATOR = KrxDagsterDbtTranslator()
 
 
-MARKET_MART_ID = "model.krx_short.fct_market_short_balances"
+#: A failed test's description names its model and one of its rows, within this length.
+DESCRIPTION_CHARS = 400
 
 
 def _after_run_metadata(
-    manifest: Mapping[str, Any], unique_ids: list[str]
+    manifest: Mapping[str, Any],
+    unique_ids: list[str],
+    failed_tests: list[str] = (),
+    target_path: Path | None = None,
+    partitioned: bool = False,
 ) -> dict[str, dict[str, Any]]:
     """Metadata read with one short-lived connection once dbt has finished (dbt holds the DuckDB
-    file while it runs): row counts of the built tables, and the chart of the market mart."""
-    from pipelines.defs.assets.charts import market_chart_metadata
+    file while it runs): the column types of every built model, row counts of the tables
+    (``table_rows`` for a partitioned
+    model, whose ``dagster/row_count`` would be repeated on each of its partitions), the charts
+    of the marts that have one (``charts.CHARTS``), and a few rows each failed test found
+    (``description`` and ``failing_rows``)."""
+    from pipelines.defs.assets.charts import chart_metadata
     from pipelines.warehouse import connect
 
     nodes = manifest.get("nodes", {})
@@ -110,18 +154,51 @@ def _after_run_metadata(
         for uid in unique_ids
         if uid in nodes and nodes[uid]["config"].get("materialized") in COUNTED_MATERIALIZATIONS
     }
-    if not relations:
+    if not unique_ids and not failed_tests:
         return {}
     metadata: dict[str, dict[str, Any]] = {}
     with connect(settings.duckdb_path(), read_only=True, lock_timeout_s=10.0) as con:
+        for uid in failed_tests:
+            metadata[uid] = _failure_metadata(con, manifest, uid, target_path)
         for uid, (schema, name) in relations.items():
             row = con.execute(f'select count(*) from "{schema}"."{name}"').fetchone()
-            metadata[uid] = {"dagster/row_count": int(row[0]) if row else 0}
-        if MARKET_MART_ID in metadata:
-            metadata[MARKET_MART_ID].update(
-                market_chart_metadata(con, settings.WAREHOUSE_DIR / "charts")
-            )
+            count_key = "table_rows" if partitioned else "dagster/row_count"
+            metadata[uid] = {count_key: int(row[0]) if row else 0}
+        for uid in unique_ids:
+            if uid in nodes:
+                metadata.setdefault(uid, {})["dagster/column_schema"] = _typed_schema(
+                    con, nodes[uid]
+                )
+        for uid in relations:
+            metadata[uid].update(chart_metadata(con, uid, settings.export_dir() / "charts"))
     return metadata
+
+
+def _typed_schema(con, node: Mapping[str, Any]) -> dg.TableSchema:
+    """A model's columns with their DuckDB types and the YAML's descriptions."""
+    described = node.get("columns", {})
+    name = node.get("alias") or node["name"]
+    return column_schema(
+        (column, type_, described.get(column, {}).get("description"))
+        for column, type_ in warehouse_columns(con, node["schema"], name)
+    )
+
+
+def _failure_metadata(con, manifest: Mapping[str, Any], test_id: str, target_path) -> dict:
+    """What a failed test found: its model and a few of its rows, as a one-line description
+    and a table."""
+    model = tested_model(manifest, test_id) or "?"
+    sql = failure_query(manifest, test_id, target_path) if target_path else None
+    try:
+        columns, rows = failing_rows(con, sql) if sql else ([], [])
+    except Exception as exc:  # the test's SQL may read what only dbt's connection sees
+        return {"description": f"on {model} (its rows could not be read: {exc})"}
+    if not rows:
+        return {"description": f"on {model}"}
+    return {
+        "description": f"on {model}; e.g. {rows_text(columns, rows[:1])}"[:DESCRIPTION_CHARS],
+        "failing_rows": dg.MetadataValue.md(markdown_table(columns, rows)),
+    }
 
 
 def _unique_id(event: Any) -> str | None:
@@ -185,14 +262,29 @@ def _dbt_events(
         for e in events
         if isinstance(e, dg.Output | dg.AssetMaterialization) and (uid := _unique_id(e))
     ]
+    failed = [
+        uid
+        for e in events
+        if isinstance(e, dg.AssetCheckResult) and not e.passed and (uid := _unique_id(e))
+    ]
     try:
-        extra = _after_run_metadata(invocation.manifest, materialized)
+        extra = _after_run_metadata(
+            invocation.manifest,
+            materialized,
+            failed,
+            invocation.target_path,
+            partitioned=context.assets_def.partitions_def is not None,
+        )
     except Exception as exc:  # metadata is a nicety: never fail the run for it
-        context.log.warning(f"row counts and chart unavailable: {exc}")
+        context.log.warning(f"row counts, chart and failing rows unavailable: {exc}")
         extra = {}
     for event in events:
-        uid = _unique_id(event) if isinstance(event, dg.Output | dg.AssetMaterialization) else None
-        if uid in extra:
+        uid = _unique_id(event)
+        if isinstance(event, dg.AssetCheckResult) and uid in extra:
+            found = dict(extra[uid])
+            description = found.pop("description")
+            event = event._replace(description=description, metadata={**event.metadata, **found})
+        elif isinstance(event, dg.Output | dg.AssetMaterialization) and uid in extra:
             event = event.with_metadata({**event.metadata, **extra[uid]})
         yield event
     failure = invocation.error()
@@ -226,13 +318,6 @@ def build_dbt_assets() -> tuple[dg.AssetsDefinition, ...]:
         """Staging views, calendar, regimes and memberships: what the incremental models read."""
         yield from run_dbt(context, dbt, warehouse, build_dbt_command(None, config.full_refresh))
 
-    @dbt_assets(
-        select=INCREMENTAL_SELECTOR,
-        name="krx_dbt_incremental",
-        partitions_def=session_partitions_def(),
-        backfill_policy=session_backfill,
-        **common,
-    )
     def krx_dbt_incremental(
         context: dg.AssetExecutionContext,
         dbt: dg.ResourceParam[Any],
@@ -243,6 +328,15 @@ def build_dbt_assets() -> tuple[dg.AssetsDefinition, ...]:
         yield from run_dbt(
             context, dbt, warehouse, build_dbt_command(run_window(context), config.full_refresh)
         )
+
+    with beta_features_declared():
+        krx_dbt_incremental = dbt_assets(
+            select=INCREMENTAL_SELECTOR,
+            name="krx_dbt_incremental",
+            partitions_def=session_partitions_def(),
+            backfill_policy=session_backfill,
+            **common,
+        )(krx_dbt_incremental)
 
     @dbt_assets(
         exclude=f"+{INCREMENTAL_SELECTOR}",

@@ -6,6 +6,7 @@ import dagster as dg
 from dagster import AssetExecutionContext
 
 from pipelines import settings
+from pipelines.defs.assets.metadata import OWNERS
 from pipelines.defs.partitions import (
     DUCKDB_POOL,
     run_window,
@@ -31,6 +32,7 @@ def build_export_asset(deps: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
         backfill_policy=session_backfill,
         pool=DUCKDB_POOL,
         kinds={"parquet"},
+        owners=OWNERS,
     )
     def parquet_exports(context: AssetExecutionContext, warehouse: DuckDBWarehouse):
         root = settings.export_dir()

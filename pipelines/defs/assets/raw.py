@@ -5,13 +5,20 @@ checks: ``validation`` (pandera: rejected files and rows, with a sample) and ``c
 (files the window should have but the landing zone lacks).
 """
 
+import json
 from functools import cache
 
 import dagster as dg
 from dagster import AssetExecutionContext
 
 from pipelines.calendar import today_kst
-from pipelines.defs.assets.metadata import markdown_table
+from pipelines.defs.assets.metadata import (
+    OWNERS,
+    beta_features_declared,
+    column_schema,
+    markdown_table,
+)
+from pipelines.defs.dbt.project import krx_dbt_project
 from pipelines.defs.partitions import (
     DUCKDB_POOL,
     run_window,
@@ -20,7 +27,7 @@ from pipelines.defs.partitions import (
 )
 from pipelines.defs.resources import DuckDBWarehouse, LandingZone
 from pipelines.raw.load import LoadReport, load_landing
-from pipelines.raw.tables import create_raw_schema, write_sessions
+from pipelines.raw.tables import columns, create_raw_schema, write_sessions
 from pipelines.sources.datasets import DATASETS, Dataset, Period
 from pipelines.sources.landing import missing_files
 
@@ -83,6 +90,39 @@ def completeness_result(dataset: Dataset, missing: list[str]) -> dg.AssetCheckRe
     )
 
 
+#: What the columns every raw table has hold.
+COMMON_COLUMNS = {
+    "source_file": "The landing file the row came from (path under KRX_LANDING_DIR).",
+    "file_sha256": "SHA-256 of that file's bytes.",
+    "row_number": "The row's position in that file (1-based).",
+    "ingested_at": "When the row was loaded.",
+}
+
+
+@cache
+def _source_columns() -> dict[str, dict[str, str]]:
+    """The dbt sources' column descriptions by raw table (``_raw__sources.yml``)."""
+    manifest = json.loads(krx_dbt_project().manifest_path.read_text())
+    return {
+        source["name"]: {c: v.get("description", "") for c, v in source["columns"].items()}
+        for source in manifest.get("sources", {}).values()
+        if source["source_name"] == RAW_PREFIX
+    }
+
+
+def raw_column_schema(dataset: Dataset) -> dg.TableSchema:
+    """The raw table's columns: names and types from the dataset table, descriptions from the
+    dbt sources, else what the column is (a field as the source names it, or from the path)."""
+    described = {
+        **COMMON_COLUMNS,
+        **({dataset.file_date_column: "The file's date."} if dataset.file_date_column else {}),
+        **({dataset.segment_column: "The file's sub-folder."} if dataset.segment_column else {}),
+        **{f.column: f"{f.source} as the source sends it." for f in dataset.fields},
+    }
+    described.update({k: v for k, v in _source_columns().get(dataset.table, {}).items() if v})
+    return column_schema((name, type_, described.get(name)) for name, type_ in columns(dataset))
+
+
 def _preview(con, dataset: Dataset) -> str:
     result = con.execute(
         f"select * exclude (file_sha256, ingested_at) from raw.{dataset.table} "
@@ -109,6 +149,13 @@ def build_raw_asset(dataset: Dataset) -> dg.AssetsDefinition:
             )
         )
 
+    with beta_features_declared():
+        return _declare_raw_asset(dataset, partitioned, checks)
+
+
+def _declare_raw_asset(
+    dataset: Dataset, partitioned: bool, checks: list[dg.AssetCheckSpec]
+) -> dg.AssetsDefinition:
     @dg.asset(
         key=raw_key(dataset),
         group_name="raw",
@@ -118,7 +165,12 @@ def build_raw_asset(dataset: Dataset) -> dg.AssetsDefinition:
         pool=DUCKDB_POOL,
         check_specs=checks,
         kinds={"duckdb", "python"},
-        metadata={"landing_folder": dataset.folder, "raw_table": f"raw.{dataset.table}"},
+        owners=OWNERS,
+        metadata={
+            "landing_folder": dataset.folder,
+            "raw_table": f"raw.{dataset.table}",
+            "dagster/column_schema": raw_column_schema(dataset),
+        },
     )
     def _raw(context: AssetExecutionContext, warehouse: DuckDBWarehouse, landing: LandingZone):
         window = run_window(context) if partitioned else None
@@ -130,7 +182,8 @@ def build_raw_asset(dataset: Dataset) -> dg.AssetsDefinition:
             context.log.error(message)
         yield dg.MaterializeResult(
             metadata={
-                "dagster/row_count": table_rows,
+                # a partition's row count would be the whole table's: absent for those
+                ("table_rows" if partitioned else "dagster/row_count"): table_rows,
                 "files_loaded": len(report.loaded),
                 "files_unchanged": len(report.unchanged),
                 "files_rejected": len(report.rejected),
@@ -154,6 +207,8 @@ def build_raw_asset(dataset: Dataset) -> dg.AssetsDefinition:
     description="KRX sessions from exchange-calendars XKRX plus the project's closure overrides.",
     pool=DUCKDB_POOL,
     kinds={"duckdb", "python"},
+    owners=OWNERS,
+    metadata={"dagster/column_schema": column_schema([("session_date", "DATE", "A KRX session.")])},
 )
 def raw_xkrx_sessions(
     context: AssetExecutionContext, warehouse: DuckDBWarehouse

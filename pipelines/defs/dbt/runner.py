@@ -85,13 +85,28 @@ class DbtInvocation:
         """The failure of an unsuccessful command, naming dbt's errors and its log."""
         if self.success:
             return None
-        lines = [f"dbt {' '.join(self.args)} failed."]
+        failed = self.failed_nodes()
+        what = f"{', '.join(failed)} failed" if failed else "failed"
+        lines = [f"dbt {self.args[0]}: {what} (each failed test is a failed check with its rows)"]
         if self.exception is not None:
             lines.append(f"{type(self.exception).__name__}: {self.exception}")
         if self.errors:
             lines += ["Errors from dbt:", *self.errors]
         lines.append(f"dbt's debug log: {self.target_path / 'dbt.log'}")
         return DagsterDbtCliRuntimeError(description="\n".join(lines))
+
+    def failed_nodes(self) -> list[str]:
+        """Names of the nodes whose result is an error or a failure."""
+        names = []
+        for raw in self.results:
+            data = raw.get("data", {})
+            node = data.get("node_info", {})
+            if data.get("status") in ("error", "fail") or node.get("node_status") in (
+                "error",
+                "fail",
+            ):
+                names.append(node.get("node_name") or node.get("unique_id", "?"))
+        return names
 
 
 #: Parsed manifests by (project folder, profiles folder, warehouse file).

@@ -28,6 +28,10 @@ class StockInvocation:
     def manifest(self) -> dict[str, Any]:
         return dict(self.invocation.manifest)
 
+    @property
+    def target_path(self) -> Path:
+        return self.invocation.target_path
+
     def dagster_events(self, _context: dg.AssetExecutionContext | None) -> list[Any]:
         return self.events
 
