@@ -13,6 +13,10 @@ import duckdb
 DUCKDB_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
 
 
+class WarehouseBusy(Exception):
+    """Another process still held the warehouse file's lock when the wait ran out."""
+
+
 @contextmanager
 def connect(
     path: Path | str, *, read_only: bool = False, lock_timeout_s: float = 60.0
@@ -29,8 +33,14 @@ def connect(
             con = duckdb.connect(str(path), read_only=read_only, config=DUCKDB_CONFIG)
             break
         except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+            if "lock" not in str(exc).lower():
                 raise
+            if time.monotonic() > deadline:
+                raise WarehouseBusy(
+                    f"{path} is still locked by another process after {lock_timeout_s:.0f} s "
+                    "(another build, or a connection opened for writing): let it finish or "
+                    "close it, then run the build again"
+                ) from exc
             time.sleep(delay)
             delay = min(delay * 2, 2.0)
     try:
