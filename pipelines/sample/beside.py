@@ -9,7 +9,8 @@ trading by investor type), in KRX's formats and consistent with the balance and 
 * industries and theme indices: snapshots at month starts and on KRX's renames of 2024-07-01
   and 2024-12-09 (:data:`INDUSTRIES` holds the three names of each industry); the reporters'
   sectors (:data:`REPORTED`) get tickers whose mean balance ratio in the 2025 all-listed regime
-  lands near the reported figure, so the industries are drawn after the sessions have run;
+  lands near the reported figure (over the whole range when it holds no 2025 session), so the
+  industries are drawn after the sessions have run;
 * investor types: per market and session the day's summed short volume and value of the
   trading file (the same total, to the share), split by shares that follow the regime
   (:data:`INVESTOR_SHARES`).
@@ -139,8 +140,9 @@ class Beside:
         chosen = rng.choice(limited, size=min(6, len(limited)), replace=False)
         self.limit[chosen] = rng.choice([0.49, 0.4, 0.3], size=len(chosen))
         self.logit[chosen] = np.minimum(self.logit[chosen], np.log(0.25 / 0.75))
-        self.ratio_sum = np.zeros(N)
-        self.ratio_n = np.zeros(N, dtype=np.int64)
+        # mean balance ratio per ticker: [0] other sessions, [1] the 2025 all-listed regime
+        self.ratio_sum = np.zeros((2, N))
+        self.ratio_n = np.zeros((2, N), dtype=np.int64)
         self.snaps: list[tuple] = []
         self.investors: dict[tuple, list] = {}
         self.industry = np.full(N, -1, dtype=np.int64)
@@ -178,10 +180,10 @@ class Beside:
         opn, hi, lo = (np.where(traded, a, 0).astype(np.int64) for a in (opn, hi, lo))
         chg = np.where(traded, close - prev_close, 0).astype(np.int64)
         flc = np.where(chg > 0, 49, np.where(chg < 0, 50, 51)).astype(np.uint8)[:, None]
-        if self.w.timeline.scopes[t] == ALL_LISTED and day >= _AFTER_BAN:
-            on = listed & (sh > 0)
-            self.ratio_sum[on] += qty[on] / sh[on]
-            self.ratio_n[on] += 1
+        on = listed & (sh > 0)
+        k = int(self.w.timeline.scopes[t] == ALL_LISTED and day >= _AFTER_BAN)
+        self.ratio_sum[k, on] += qty[on] / sh[on]
+        self.ratio_n[k, on] += 1
         for m, market in enumerate(MARKETS):
             idx = orders[m][0]
             if not len(idx):
@@ -279,8 +281,9 @@ class Beside:
         """The reported industries get tickers (alternately just above and just below the
         target) until their mean 2025 ratio is near it; the rest spread over the others."""
         u, rng = self.u, self.rng
-        has = u.is_common & (self.ratio_n > 0)
-        ratio = np.where(has, self.ratio_sum / np.maximum(self.ratio_n, 1), np.nan)
+        k = 1 if self.ratio_n[1].any() else 0  # a range without 2025: its own sessions
+        has = u.is_common & (self.ratio_n[k] > 0)
+        ratio = np.where(has, self.ratio_sum[k] / np.maximum(self.ratio_n[k], 1), np.nan)
         free = set(np.flatnonzero(has).tolist())
         size = max(4, int(_REPORTED_SHARE * has.sum()))
         for k, target in REPORTED.items():
