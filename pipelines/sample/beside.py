@@ -60,7 +60,7 @@ INDUSTRIES = (
 #: regime, per industry position in :data:`INDUSTRIES`.
 REPORTED = {0: 0.048, 1: 0.042, 2: 0.039, 3: 0.012}
 #: Share of the common stocks in each reported industry.
-_REPORTED_SHARE = 0.06
+_REPORTED_SHARE = 0.035
 #: The theme index built from each industry's largest members (KRX's TOP 10 / 15 indices).
 THEMES = {
     "BATTERY10": ((0,), 10),
@@ -144,6 +144,7 @@ class Beside:
         self.ratio_sum = np.zeros((2, N))
         self.ratio_n = np.zeros((2, N), dtype=np.int64)
         self.snaps: list[tuple] = []
+        self.snap_markets: list[np.ndarray] = []
         self.investors: dict[tuple, list] = {}
         self.industry = np.full(N, -1, dtype=np.int64)
         self._heads_for: dict[int, list] = {}
@@ -254,14 +255,18 @@ class Beside:
             self.investors.setdefault(key, []).append((day, *rows))
         if t in self.w.timeline.month_first or day in RENAMES or t == 0:
             cap = sh * close
-            self.snaps.append((day, listed.copy(), close.copy(), prev_close.copy(), cap, traded))
+            names = [sec.abbr for sec in self.u.secs]  # the names and markets of the day
+            self.snaps.append(
+                (day, listed.copy(), close.copy(), prev_close.copy(), cap, traded, names)
+            )
+            self.snap_markets.append(self.u.market_id.copy())
 
     def finish(self) -> None:
         """Industries from the 2025 ratios, then the snapshot and investor files."""
         self._draw_industries()
-        for day, listed, close, prev_close, cap, traded in self.snaps:
-            self._industry_files(day, listed, close, prev_close, cap, traded)
-            self._theme_files(day, listed, close, prev_close, cap, traded)
+        for snap, market_id in zip(self.snaps, self.snap_markets, strict=True):
+            self._industry_files(*snap, market_id)
+            self._theme_files(*snap)
         for (market, year), days in self.investors.items():
             for measure, k in (("volume", 1), ("value", 2)):
                 out = [
@@ -278,24 +283,25 @@ class Beside:
                 self.w._write(rel, orjson.dumps({"OutBlock_1": out, "CURRENT_DATETIME": stamp}))
 
     def _draw_industries(self) -> None:
-        """The reported industries get tickers (alternately just above and just below the
-        target) until their mean 2025 ratio is near it; the rest spread over the others."""
+        """The reported industries take tickers in turns, each the one that brings their mean
+        2025 ratio nearest the reported figure; the rest spread over the other industries."""
         u, rng = self.u, self.rng
         k = 1 if self.ratio_n[1].any() else 0  # a range without 2025: its own sessions
         has = u.is_common & (self.ratio_n[k] > 0)
         ratio = np.where(has, self.ratio_sum[k] / np.maximum(self.ratio_n[k], 1), np.nan)
         free = set(np.flatnonzero(has).tolist())
         size = max(4, int(_REPORTED_SHARE * has.sum()))
-        for k, target in REPORTED.items():
-            picked: list[int] = []
-            while len(picked) < size and free:
-                mean = np.mean(ratio[picked]) if picked else 0.0
-                above = mean < target
-                pool = [i for i in free if (ratio[i] >= target) == above] or list(free)
-                i = min(pool, key=lambda j: (abs(ratio[j] - target), u.codes[j]))
-                picked.append(i)
+        picked: dict[int, list[int]] = {k: [] for k in REPORTED}
+        for _ in range(size):  # in turns, so that the few heavily shorted names are shared
+            for k, target in REPORTED.items():
+                if not free:
+                    break
+                total, n = ratio[picked[k]].sum(), len(picked[k]) + 1
+                i = min(free, key=lambda j: (abs((total + ratio[j]) / n - target), u.codes[j]))
+                picked[k].append(i)
                 free.discard(i)
-            self.industry[picked] = k
+        for k, members in picked.items():
+            self.industry[members] = k
         rest = self.industry < 0
         others = np.arange(len(REPORTED), len(INDUSTRIES))
         self.industry[rest] = rng.choice(others, size=int(rest.sum()))
@@ -303,27 +309,29 @@ class Beside:
     def _name(self, k: int, day: dt.date) -> str:
         return INDUSTRIES[k][sum(day >= r for r in RENAMES)]
 
-    def _quote(self, i, close, prev_close, traded) -> dict:
+    @staticmethod
+    def _quote(i, close, prev_close, traded) -> dict:
+        """Close and change of ticker ``i``; blank changes where it did not trade (KRX's form)."""
         c, pc = int(close[i]), int(prev_close[i])
-        chg = c - pc if traded[i] else 0
+        if not traded[i]:
+            return {"TDD_CLSPRC": fmt_int(c), "FLUC_TP_CD": "", "CMPPREVDD_PRC": "-", "FLUC_RT": "-"}
         return {
             "TDD_CLSPRC": fmt_int(c),
-            "FLUC_TP_CD": fluc(chg),
-            "CMPPREVDD_PRC": fmt_int(chg),
-            "FLUC_RT": fmt_signed_hundredths(signed_hundredths(chg, max(pc, 1))),
+            "FLUC_TP_CD": fluc(c - pc),
+            "CMPPREVDD_PRC": fmt_int(c - pc),
+            "FLUC_RT": fmt_signed_hundredths(signed_hundredths(c - pc, pc)),
         }
 
-    def _industry_files(self, day, listed, close, prev_close, cap, traded) -> None:
-        secs = self.u.secs
+    def _industry_files(self, day, listed, close, prev_close, cap, traded, names, market_id):
         for m, market in enumerate(MARKETS):
-            idx = np.flatnonzero(listed & (self.u.market_id == m)).tolist()
+            idx = np.flatnonzero(listed & (market_id == m)).tolist()
             rows = []
-            for i in sorted(idx, key=lambda i: (secs[i].abbr, secs[i].code)):
+            for i in sorted(idx, key=lambda i: (names[i], self.u.codes[i])):
                 q = self._quote(i, close, prev_close, traded)
                 rows.append(
                     {
-                        "ISU_SRT_CD": secs[i].code,
-                        "ISU_ABBRV": secs[i].abbr,
+                        "ISU_SRT_CD": self.u.codes[i],
+                        "ISU_ABBRV": names[i],
                         "MKT_TP_NM": market,
                         "IDX_IND_NM": self._name(int(self.industry[i]), day),
                         "TDD_CLSPRC": q["TDD_CLSPRC"],
@@ -338,7 +346,7 @@ class Beside:
                 rel, orjson.dumps({"block1": rows, "CURRENT_DATETIME": self.w._stamp(day, rel)})
             )
 
-    def _theme_files(self, day, listed, close, prev_close, cap, traded) -> None:
+    def _theme_files(self, day, listed, close, prev_close, cap, traded, names) -> None:
         for code in THEME_INDICES:
             industries, size = THEMES[code]
             idx = np.flatnonzero(listed & np.isin(self.industry, industries) & self.u.is_common)
@@ -349,7 +357,7 @@ class Beside:
                 rows.append(
                     {
                         "ISU_SRT_CD": self.u.codes[i],
-                        "ISU_ABBRV": self.u.secs[i].abbr,
+                        "ISU_ABBRV": names[i],
                         "TDD_CLSPRC": q["TDD_CLSPRC"],
                         "FLUC_TP_CD": q["FLUC_TP_CD"],
                         "STR_CMP_PRC": q["CMPPREVDD_PRC"],
