@@ -4,7 +4,9 @@
 -- that day); the 20-session average volume is over the ticker's trading rows among the 20 sessions
 -- ending on the day, and days_to_cover is null unless all 20 sessions have one. An incremental
 -- run reads var('lookback_calendar_days') calendar days before the run window (about 40
--- sessions) and writes only the window.
+-- sessions) and writes only the window. foreign_share_change_20d compares with the ticker's
+-- foreign share exactly 20 sessions earlier (null without a foreign-holdings file then); the
+-- close is the balance file's, else the price file's of the day.
 with
 
 calendar as (
@@ -44,6 +46,50 @@ trades as (
 
 ),
 
+foreign_holdings as (
+
+    select
+        fct_foreign_holdings.trade_date,
+        fct_foreign_holdings.ticker,
+        fct_foreign_holdings.foreign_share_pct,
+        calendar.session_number
+    from {{ ref('fct_foreign_holdings') }} as fct_foreign_holdings
+    inner join calendar
+        on fct_foreign_holdings.trade_date = calendar.session_date
+    {% if is_incremental() %}
+        where {{ in_window('fct_foreign_holdings.trade_date', var('lookback_calendar_days')) }}
+    {% endif %}
+
+),
+
+prices as (
+
+    select
+        trade_date,
+        ticker,
+        close
+    from {{ ref('fct_stock_prices') }}
+    {% if is_incremental() %}
+        where {{ in_window('trade_date') }}
+    {% endif %}
+
+),
+
+foreign_changes as (
+
+    select
+        current_day.trade_date,
+        current_day.ticker,
+        current_day.foreign_share_pct,
+        current_day.foreign_share_pct - twenty_back.foreign_share_pct as foreign_share_change_20d
+    from foreign_holdings as current_day
+    left join foreign_holdings as twenty_back
+        on
+            current_day.ticker = twenty_back.ticker
+            and current_day.session_number - 20 = twenty_back.session_number
+
+),
+
 trade_windows as (
 
     select
@@ -76,6 +122,7 @@ changes as (
         current_day.balance_qty,
         current_day.balance_krw,
         current_day.balance_ratio_pct,
+        current_day.close_krw,
         current_day.balance_qty - five_back.balance_qty as balance_qty_change_5d,
         current_day.balance_qty - twenty_back.balance_qty as balance_qty_change_20d,
         current_day.balance_ratio_pct - five_back.balance_ratio_pct as balance_ratio_change_5d,
@@ -119,12 +166,23 @@ final as (
         trade_windows.short_volume,
         trade_windows.short_volume_share_pct,
         trade_windows.short_value_share_pct,
-        trade_windows.short_volume_share_pct_20d
+        trade_windows.short_volume_share_pct_20d,
+        coalesce(changes.close_krw, prices.close) as close_krw,
+        foreign_changes.foreign_share_pct,
+        foreign_changes.foreign_share_change_20d
     from changes
     left join trade_windows
         on
             changes.ticker = trade_windows.ticker
             and changes.trade_date = trade_windows.trade_date
+    left join prices
+        on
+            changes.ticker = prices.ticker
+            and changes.trade_date = prices.trade_date
+    left join foreign_changes
+        on
+            changes.ticker = foreign_changes.ticker
+            and changes.trade_date = foreign_changes.trade_date
 
 )
 
