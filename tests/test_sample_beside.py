@@ -123,9 +123,17 @@ def test_reported_sectors_carry_the_reported_ratio_order_in_2025(demo):
                 if r["ISU_CD"] in names:
                     ratios[names[r["ISU_CD"]]].append(float(r["BAL_RTO"]))
     mean = {k: sum(v) / len(v) for k, v in ratios.items()}
-    battery, bio, games, software = (mean[k] for k in ("전기장비", "제약", "오락·문화", "소프트웨어"))
-    assert battery > bio > games > software > max(
-        v for k, v in mean.items() if k not in {"전기장비", "제약", "오락·문화", "소프트웨어"}
+    battery, bio, games, software = (
+        mean[k] for k in ("전기장비", "제약", "오락·문화", "소프트웨어")
+    )
+    assert (
+        battery
+        > bio
+        > games
+        > software
+        > max(
+            v for k, v in mean.items() if k not in {"전기장비", "제약", "오락·문화", "소프트웨어"}
+        )
     )
     assert 3.8 < battery < 5.8 and 2.8 < bio < 5 and 2.5 < games < 4.8 and 0.8 < software < 1.8
 

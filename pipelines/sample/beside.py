@@ -314,7 +314,12 @@ class Beside:
         """Close and change of ticker ``i``; blank changes where it did not trade (KRX's form)."""
         c, pc = int(close[i]), int(prev_close[i])
         if not traded[i]:
-            return {"TDD_CLSPRC": fmt_int(c), "FLUC_TP_CD": "", "CMPPREVDD_PRC": "-", "FLUC_RT": "-"}
+            return {
+                "TDD_CLSPRC": fmt_int(c),
+                "FLUC_TP_CD": "",
+                "CMPPREVDD_PRC": "-",
+                "FLUC_RT": "-",
+            }
         return {
             "TDD_CLSPRC": fmt_int(c),
             "FLUC_TP_CD": fluc(c - pc),
