@@ -43,7 +43,7 @@ def demo(tmp_path_factory) -> Files:
 
 def _checked_days() -> list[dt.date]:
     days = sessions_between(START, END)
-    return days[::97] + [days[-3]]  # a spread over every regime; the last published balance
+    return [*days[::97], days[-3]]  # a spread over every regime; the last published balance
 
 
 def test_prices_agree_with_the_trading_and_balance_files(demo):
