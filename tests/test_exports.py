@@ -120,8 +120,8 @@ def expected_checksum(files: list[dict]) -> str:
 
 
 def month_of(path: str) -> tuple[str, int, int] | None:
-    """(table, year, month) of a fact partition file, None for anything else."""
-    match = re.fullmatch(r"(fct_\w+)/year=(\d{4})/month=(\d{1,2})/[^/]+\.parquet", path)
+    """(table, year, month) of a monthly partition file, None for anything else."""
+    match = re.fullmatch(r"(\w+)/year=(\d{4})/month=(\d{1,2})/[^/]+\.parquet", path)
     return (match[1], int(match[2]), int(match[3])) if match else None
 
 

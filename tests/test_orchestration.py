@@ -250,13 +250,17 @@ def test_check_failures_and_run_failures_reach_the_alert_log(tmp_path, monkeypat
             ("raw/krx_short_trading", "completeness"),
             ("raw/krx_index_ohlcv", "completeness"),
             ("raw/ecos_usdkrw", "completeness"),
+            ("raw/krx_stock_ohlcv", "completeness"),
+            ("raw/krx_foreign_holdings", "completeness"),
+            ("raw/krx_short_investor_volume", "completeness"),
+            ("raw/krx_short_investor_value", "completeness"),
         }
         check_failure_alerts(
             dg.build_sensor_context(
                 instance=instance, cursor=context.cursor, definitions=definitions
             )
         )
-        assert len(log.read_text().splitlines()) == 4  # the cursor moved on
+        assert len(log.read_text().splitlines()) == 8  # the cursor moved on
 
         @dg.op
         def boom():

@@ -47,3 +47,31 @@ def test_sample_squeeze_watch(sample):
                     assert pd.isna(r.days_to_cover)
             checked += 1
     assert checked > 500
+
+
+def test_sample_squeeze_watch_foreign_share_and_its_20_session_change(sample):
+    wh, _ = sample
+    watch = query(
+        wh.db,
+        "select ticker, trade_date, foreign_share_pct, foreign_share_change_20d, close_krw "
+        "from marts.short_squeeze_watch",
+    )
+    raw = query(
+        wh.db,
+        "select isu_srt_cd, trade_date, forn_hd_qty, list_shrs from raw.krx_foreign_holdings",
+    )
+    share = {(t, d.date()): 100.0 * q / s for t, d, q, s in raw.itertuples(index=False)}
+    sessions = sessions_between(HISTORY_START, SAMPLE_END)
+    index = {d: i for i, d in enumerate(sessions)}
+    changes = 0
+    for ticker, day, pct, change, close in watch.itertuples(index=False):
+        d = day.date()
+        assert pct == pytest.approx(share[(ticker, d)], abs=1e-9)
+        back = share.get((ticker, sessions[index[d] - 20])) if index[d] >= 20 else None
+        if back is None:
+            assert pd.isna(change)
+        else:
+            assert change == pytest.approx(share[(ticker, d)] - back, abs=1e-9)
+            changes += change != 0
+        assert close > 0
+    assert changes

@@ -60,8 +60,8 @@ def int_field(v: np.ndarray) -> np.ndarray:
         return np.zeros((0, 1), dtype=np.uint8)
     if (v < 0).any():
         raise ValueError("int_field takes non-negative integers only")
-    ndigits = 1 + (v[:, None] >= _POW10[None, 1:]).sum(axis=1)
-    nmax = int(ndigits.max())
+    nmax = len(str(int(v.max())))
+    ndigits = 1 + (v[:, None] >= _POW10[None, 1:nmax]).sum(axis=1)
     digits = (v[:, None] // _POW10[None, :nmax]) % 10
     width = nmax + (nmax - 1) // 3
     j = np.arange(width)  # position counted from the right

@@ -39,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipelines.sample.beside import Beside
 from pipelines.sample.market import IndexLevels, Market, index_masks, tick_round
 from pipelines.sample.membership import Membership
 from pipelines.sample.regime import ShortBehaviour, eligible
@@ -70,19 +71,22 @@ def generate(
     rng = np.random.default_rng([seed, 1])  # the session loop
     rng_m = np.random.default_rng([seed, 2])  # index decisions and index OHLC
     rng_x = np.random.default_rng([seed, 3])  # USD/KRW
+    rng_b = np.random.default_rng([seed, 4])  # the datasets beside the balances
     universe = Universe(timeline, SCALES[scale], rng_u)
     market = Market(universe, rng_u)
     behaviour = ShortBehaviour(universe, rng_u)
     universe.draw_halts(rng_u)
     membership = Membership(universe, rng_m)
     writer = LandingWriter(root, seed, universe)
-    _run_sessions(universe, market, behaviour, membership, writer, rng, rng_m)
+    beside = Beside(writer, universe, rng_b)
+    _run_sessions(universe, market, behaviour, membership, writer, beside, rng, rng_m)
+    beside.finish()
     writer.usdkrw(rng_x)
     writer.readme(scale)
     return build_truth(seed, scale, universe, membership, writer.files)
 
 
-def _run_sessions(universe, market, behaviour, membership, writer, rng, rng_m) -> None:
+def _run_sessions(universe, market, behaviour, membership, writer, beside, rng, rng_m) -> None:
     """Every session in order: events, prices, shares, membership, balances, trades, files."""
     tl, N = universe.timeline, universe.N
     T = tl.T
@@ -116,6 +120,7 @@ def _run_sessions(universe, market, behaviour, membership, writer, rng, rng_m) -
         if orders is None or t in universe.event_ts:
             orders = writer.orders(listed)
         writer.daily(day, orders, qty, sh, close, vol, upt, exm)
+        beside.session(t, day, orders, listed, qty, sh, close, prev_close, vol, upt + exm)
         cap = sh * close
         masks = index_masks(membership.member, listed, listed_prev, universe.market_id, market_prev)
         levels.step(day, masks, close, prev_close, sh, vol, vol * close, cap)

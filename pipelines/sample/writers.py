@@ -79,6 +79,8 @@ class LandingWriter:
         self.root, self.seed, self.u = Path(root), seed, universe
         self.timeline = universe.timeline
         self.files: list[str] = []
+        #: per market, the text fields of the last session's files that other files repeat
+        self.fields: dict[int, dict[str, np.ndarray]] = {}
         self._made_dirs: set[Path] = set()
         prefixes = [self._prefixes(i) for i in range(universe.N)]
         self._bal_prefix = [p[0] for p in prefixes]
@@ -145,13 +147,14 @@ class LandingWriter:
             idx, bal_head, trd_head = orders[m]
             q, s = qty[idx], sh[idx]
             rel = landing_relpath(DATASETS["short_balance"], day, market)
+            shares_f, cap_f = int_field(s), int_field(cap[idx])
             body = records(
                 bal_head,
                 [
                     int_field(q),
-                    int_field(s),
+                    shares_f,
                     int_field(bal_amt[idx]),
-                    int_field(cap[idx]),
+                    cap_f,
                     hundredths_field(hundredths(q, s)),
                 ],
                 _BAL_SEPS,
@@ -161,22 +164,24 @@ class LandingWriter:
             v, sv, ua, ue, c = vol[idx], short[idx], upt[idx], exm[idx], close[idx]
             wt = hundredths_field(np.where(v > 0, hundredths(sv, np.maximum(v, 1)), 0))
             rel = landing_relpath(DATASETS["short_trading"], day, market)
+            vol_f, val_f = int_field(v), int_field(v * c)
             body = records(
                 trd_head,
                 [
                     int_field(sv),
                     int_field(ua),
                     int_field(ue),
-                    int_field(v),
+                    vol_f,
                     wt,
                     int_field(sv * c),
                     int_field(ua * c),
                     int_field(ue * c),
-                    int_field(v * c),
+                    val_f,
                     wt,
                 ],
                 _TRD_SEPS,
             )
+            self.fields[m] = {"shares": shares_f, "cap": cap_f, "vol": vol_f, "val": val_f}
             self._write(rel, self._envelope(body, day, rel))
 
     def constituents(self, day, member, close, prev_close, cap, halted) -> dict[str, list[str]]:

@@ -64,7 +64,8 @@ final as (
         cast(sum(balance_krw) as bigint) as total_balance_krw,
         cast(sum(market_cap_krw) as bigint) as market_cap_krw,
         100.0 * sum(balance_krw) / nullif(sum(market_cap_krw), 0) as balance_to_market_cap_pct,
-        avg(balance_ratio_pct) as mean_balance_ratio_pct,
+        -- a decimal sum, exact whatever the order DuckDB adds the rows in
+        cast(avg(cast(balance_ratio_pct as decimal(38, 12))) as double) as mean_balance_ratio_pct,
         cast(sum(short_value_krw) as bigint) as short_value_krw,
         cast(sum(total_value_krw) as bigint) as total_value_krw,
         100.0 * sum(short_value_krw) / nullif(sum(total_value_krw), 0) as short_value_share_pct

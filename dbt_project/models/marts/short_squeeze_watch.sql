@@ -4,7 +4,9 @@
 -- that day); the 20-session average volume is over the ticker's trading rows among the 20 sessions
 -- ending on the day, and days_to_cover is null unless all 20 sessions have one. An incremental
 -- run reads var('lookback_calendar_days') calendar days before the run window (about 40
--- sessions) and writes only the window.
+-- sessions) and writes only the window. foreign_share_change_20d compares with the ticker's
+-- foreign share exactly 20 sessions earlier (null without a foreign-holdings file then); the
+-- close is the balance file's, else the price file's of the day.
 with
 
 calendar as (
@@ -41,6 +43,50 @@ trades as (
     {% if is_incremental() %}
         where {{ in_window('fct_short_trades.trade_date', var('lookback_calendar_days')) }}
     {% endif %}
+
+),
+
+foreign_holdings as (
+
+    select
+        fct_foreign_holdings.trade_date,
+        fct_foreign_holdings.ticker,
+        fct_foreign_holdings.foreign_share_pct,
+        calendar.session_number
+    from {{ ref('fct_foreign_holdings') }} as fct_foreign_holdings
+    inner join calendar
+        on fct_foreign_holdings.trade_date = calendar.session_date
+    {% if is_incremental() %}
+        where {{ in_window('fct_foreign_holdings.trade_date', var('lookback_calendar_days')) }}
+    {% endif %}
+
+),
+
+prices as (
+
+    select
+        trade_date,
+        ticker,
+        close
+    from {{ ref('fct_stock_prices') }}
+    {% if is_incremental() %}
+        where {{ in_window('trade_date') }}
+    {% endif %}
+
+),
+
+foreign_changes as (
+
+    select
+        current_day.trade_date,
+        current_day.ticker,
+        current_day.foreign_share_pct,
+        current_day.foreign_share_pct - twenty_back.foreign_share_pct as foreign_share_change_20d
+    from foreign_holdings as current_day
+    left join foreign_holdings as twenty_back
+        on
+            current_day.ticker = twenty_back.ticker
+            and current_day.session_number - 20 = twenty_back.session_number
 
 ),
 
@@ -93,6 +139,7 @@ changes as (
         current_day.balance_qty,
         current_day.balance_krw,
         current_day.balance_ratio_pct,
+        current_day.close_krw,
         current_day.balance_qty - five_back.balance_qty as balance_qty_change_5d,
         current_day.balance_qty - twenty_back.balance_qty as balance_qty_change_20d,
         current_day.balance_ratio_pct - five_back.balance_ratio_pct as balance_ratio_change_5d,
@@ -140,7 +187,10 @@ final as (
         ban_distances.nearest_ban_type,
         ban_distances.share_gap_pct as ban_share_gap_pct,
         ban_distances.multiple_gap as ban_multiple_gap,
-        ban_distances.change_gap_pct as ban_change_gap_pct
+        ban_distances.change_gap_pct as ban_change_gap_pct,
+        coalesce(changes.close_krw, prices.close) as close_krw,
+        foreign_changes.foreign_share_pct,
+        foreign_changes.foreign_share_change_20d
     from changes
     left join trade_windows
         on
@@ -150,6 +200,14 @@ final as (
         on
             changes.ticker = ban_distances.ticker
             and changes.trade_date = ban_distances.trade_date
+    left join prices
+        on
+            changes.ticker = prices.ticker
+            and changes.trade_date = prices.trade_date
+    left join foreign_changes
+        on
+            changes.ticker = foreign_changes.ticker
+            and changes.trade_date = foreign_changes.trade_date
 
 )
 

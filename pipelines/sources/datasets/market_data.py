@@ -60,7 +60,7 @@ STOCK_OHLCV = Dataset(
     "12001).",
     request={"bld": "dbms/MDC/STAT/standard/MDCSTAT01501", "date_param": "trdDd"},
     segment_params=MARKET_IDS,
-    required_every_period=False,  # until the sample landing zone carries it
+    required_every_period=True,
     holiday_fields=(
         "TDD_CLSPRC",
         "TDD_OPNPRC",
@@ -105,7 +105,7 @@ FOREIGN_HOLDINGS = Dataset(
         "isuLmtRto": "0",
     },
     segment_params=MARKET_IDS,
-    required_every_period=False,  # until the sample landing zone carries it
+    required_every_period=True,
 )
 
 SECTORS = Dataset(
@@ -169,7 +169,7 @@ def _investor_dataset(measure: str, code: str) -> Dataset:
             "inqCondTpCd": code,
         },
         segment_params=SHORT_MARKET_TYPES,
-        required_every_period=False,  # until the sample landing zone carries it
+        required_every_period=True,
     )
 
 
