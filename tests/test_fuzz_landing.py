@@ -228,8 +228,8 @@ def _independent_rows(dataset: Dataset, relpath: str, data: bytes) -> list[dict]
 
 
 def _typed_rows(dataset: Dataset, records: list) -> list[dict]:
-    if not isinstance(records, list) or not records:
-        raise Unreadable("no records")
+    if not isinstance(records, list) or not (records or dataset.may_be_empty):
+        raise Unreadable("no records")  # an empty list is data only where the format says so
     fields = {f.source: f for f in dataset.fields}
     rows = []
     for number, record in enumerate(records, start=1):

@@ -28,7 +28,7 @@ from tests.helpers import LOAD_TIMES, table_checksums
 
 KRX_SHORT = str(Path(sys.executable).parent / "krx-short")
 FIRST, SECOND, FAILING = "2021-06-08", "2021-06-09", "2021-06-10"
-USDKRW = "ecos/usdkrw/2021.json"
+KOSPI_LEVELS = "krx/index_ohlcv/KOSPI/2021.json"
 TRADING = "select count(*), max(trade_date) from marts.fct_short_trades"
 
 
@@ -75,15 +75,15 @@ def _slots_held(root: Path) -> set[str]:
         return instance.event_log_storage.get_concurrency_run_ids()
 
 
-def _rate_of_one_day(source: Path, target: Path, day: str) -> None:
-    """The landing zone with an ECOS file revised to ``day``'s USD/KRW rate only: the sessions
-    before it lose theirs."""
+def _tiny_market_cap(source: Path, target: Path, day: str) -> None:
+    """The landing zone with KOSPI's market cap of ``day`` revised to 1 KRW: the market's short
+    balance is then above 100 % of it, a contradiction that fails an error-severity test."""
     shutil.copytree(source, target)
-    body = json.loads((source / USDKRW).read_text(encoding="utf-8"))
-    rows = [r for r in body["StatisticSearch"]["row"] if r["TIME"] == day.replace("-", "")]
+    body = json.loads((source / KOSPI_LEVELS).read_text(encoding="utf-8"))
+    rows = [r for r in body["output"] if r["TRD_DD"] == day.replace("-", "/")]
     assert len(rows) == 1
-    body["StatisticSearch"].update(row=rows, list_total_count=len(rows))
-    (target / USDKRW).write_text(json.dumps(body, ensure_ascii=False), encoding="utf-8")
+    rows[0]["MKTCAP"] = "1"
+    (target / KOSPI_LEVELS).write_text(json.dumps(body, ensure_ascii=False), encoding="utf-8")
 
 
 @pytest.mark.slow
@@ -112,11 +112,11 @@ def test_a_reader_held_open_sees_the_last_complete_build_until_it_reconnects(lan
     reader = duckdb.connect(str(db), read_only=True)
 
     # a failing build (a dbt test fails) publishes nothing, held reader or not
-    _rate_of_one_day(landing, tmp_path / "no-rate", FAILING)
-    failing = _build(_env(tmp_path, tmp_path / "no-rate"), FAILING)
+    _tiny_market_cap(landing, tmp_path / "tiny-cap", FAILING)
+    failing = _build(_env(tmp_path, tmp_path / "tiny-cap"), FAILING)
     output = failing.stdout + failing.stderr
     assert failing.returncode == 1, output[-3000:]
-    assert "not_null_fct_market_short_balances_usdkrw" in output
+    assert "accepted_range_fct_market_short_balances_balance_to_market_cap_pct" in output
     assert "Traceback" not in output and "Could not set lock" not in output
     assert _state(reader) == after
     reader.close()

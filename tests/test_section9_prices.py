@@ -116,10 +116,8 @@ def test_a_build_without_the_section9_files_has_empty_marts(tmp_path):
     for folder in ("stock_ohlcv", "foreign_holdings"):
         shutil.rmtree(landing / "krx" / folder)
     built = build_warehouse(tmp_path, landing)
-    # the real fixtures have no ECOS file: that is the one failure, as without section 9
-    assert [f.split(".")[2] for f in built.build.failures()] == [
-        "not_null_fct_market_short_balances_usdkrw"
-    ]
+    # the real fixtures have no ECOS file: a gap (a warning), not a failure
+    assert built.build.failures() == []
     counts = [rows(built.db, f"select count(*) from marts.{m}")[0][0] for m in SECTION9_MARTS]
     assert counts == [0] * len(SECTION9_MARTS)
 

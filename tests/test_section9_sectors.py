@@ -116,10 +116,8 @@ def built(tmp_path_factory):
         body = {"output": listed, "CURRENT_DATETIME": "2026.01.25 PM 08:30:43"}
         path.write_text(json.dumps(body, ensure_ascii=False), encoding="utf-8")
     warehouse = build_warehouse(base, landing)
-    # the real fixtures have no ECOS file: that is the one failure
-    assert [f.split(".")[2] for f in warehouse.build.failures()] == [
-        "not_null_fct_market_short_balances_usdkrw"
-    ]
+    # the real fixtures have no ECOS file: a gap (a warning), not a failure
+    assert warehouse.build.failures() == []
     return warehouse
 
 
