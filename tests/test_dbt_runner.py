@@ -85,6 +85,7 @@ def test_dbt_assets_split_into_three_acyclic_ops():
         "marts/fct_foreign_holdings",
         "marts/fct_short_trades_by_investor",
         "marts/sector_short_balances",
+        "marts/short_overheat_candidates",
         "intermediate/int_market_daily_totals",
         "intermediate/int_security_daily_observations",
     }

@@ -32,7 +32,8 @@ def _landing(wh) -> Path:
 
 def _snapshots(landing: Path) -> dict[str, dict[dt.date, set[str]]]:
     out: dict[str, dict[dt.date, set[str]]] = defaultdict(dict)
-    for path in sorted((landing / "krx" / "index_constituents").glob("*/*.json")):
+    for path in sorted((landing / "krx" / "index_constituents").glob("KO*/*.json")):
+        # KOSPI200 and KOSDAQ150 (the folder also holds the theme indices' snapshots)
         day = dt.date.fromisoformat(path.name[:10])
         out[path.parent.name][day] = {r["ISU_SRT_CD"] for r in records(path)}
     return out
