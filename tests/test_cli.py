@@ -26,7 +26,7 @@ from pipelines.cli import main
 from pipelines.cli.preflight import UsageError, session_range
 from pipelines.cli.progress import StepTally, step_line
 from pipelines.defs.checks import expected_newest, latest_published
-from pipelines.sources.datasets import SHORT_BALANCE
+from pipelines.sources.datasets import DATASETS, SHORT_BALANCE
 from tests.helpers import REAL_LANDING, rows
 
 KRX_SHORT = str(Path(sys.executable).parent / "krx-short")
@@ -200,14 +200,15 @@ def test_balances_only_build_prints_a_short_plain_log(balances_only):
     assert len(lines) <= 40, "\n".join(lines)
     assert not ANSI.search(proc.stdout + proc.stderr)
     assert "Warning" not in proc.stderr and "Traceback" not in proc.stderr
-    # a line per step: the seven raw assets, two freshness checks, three dbt layers, the export
+    # a line per layer: the raw datasets together, three dbt layers, the export
     steps = [line for line in lines if re.match(r"\[ *\d+\.\ds\] ", line)]
-    assert len(steps) == 13
+    assert len(steps) == 5
     assert sum("dbt " in line for line in steps) == 3
     # the rows of the one balance file, once (not once per session of the 19-session run)
     landing_rows = json.loads((REAL_LANDING / BALANCE_FILE).read_text())["OutBlock_1"]
-    (balance_line,) = [line for line in steps if "raw/krx_short_balance:" in line]
-    assert f"1 asset, {len(landing_rows):,} rows loaded, 2 checks (1 warned)" in balance_line
+    (raw_line,) = [line for line in steps if "] raw: " in line]
+    datasets = len(DATASETS) + 1  # and the session calendar
+    assert f"raw: {datasets} datasets, {len(landing_rows):,} rows loaded" in raw_line
     log = Path(re.search(r"^log: (.+)$", proc.stdout, re.M)[1])
     assert "ASSET_MATERIALIZATION" in log.read_text()
     # dbt's console is quiet, its debug log is still written for each op

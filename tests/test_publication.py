@@ -112,7 +112,7 @@ def test_a_reader_held_open_sees_the_last_complete_build_until_it_reconnects(lan
     reader = duckdb.connect(str(db), read_only=True)
 
     # a failing build (a dbt test fails) publishes nothing, held reader or not
-    _tiny_market_cap(landing, tmp_path / "tiny-cap", FAILING)
+    _tiny_market_cap(landing, tmp_path / "tiny-cap", FIRST)  # a session with balances
     failing = _build(_env(tmp_path, tmp_path / "tiny-cap"), FAILING)
     output = failing.stdout + failing.stderr
     assert failing.returncode == 1, output[-3000:]

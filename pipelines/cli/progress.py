@@ -44,6 +44,29 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
+def _is_raw(step_key: str) -> bool:
+    """A raw dataset's load or its freshness check: reported together, as one line."""
+    return step_key.startswith("raw__")
+
+
+def raw_line(tallies: list[StepTally], elapsed_s: float) -> str:
+    """The progress line of the raw layer once its steps have finished."""
+    total = StepTally()
+    for tally in tallies:
+        total.assets |= tally.assets
+        total.rows_loaded.update(tally.rows_loaded)
+        total.checks += tally.checks
+        total.warned += tally.warned
+        total.failed += tally.failed
+    parts = [_plural(len(total.assets), "dataset")]
+    parts.append(f"{sum(total.rows_loaded.values()):,} rows loaded")
+    parts.append(_plural(total.checks, "check"))
+    issues = [f"{total.warned} warned"] * bool(total.warned)
+    issues += [f"{total.failed} failed"] * bool(total.failed)
+    detail = ", ".join(parts) + (f" ({', '.join(issues)})" if issues else "")
+    return f"[{elapsed_s:7.1f}s] raw: {detail}"
+
+
 def step_line(step_key: str, tally: StepTally, elapsed_s: float, failed: bool) -> str:
     """The progress line of a finished step."""
     name = DBT_LAYERS.get(step_key) or step_key.replace("__", "/")
@@ -73,6 +96,7 @@ class ProgressHandler(logging.Handler):
         self.out = out
         self.started = time.monotonic()
         self.tallies: dict[str, StepTally] = defaultdict(StepTally)
+        self.raw_done: list[StepTally] = []  # finished raw steps not reported yet
         self.bar = _Bar(total_steps) if tty else None
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -97,15 +121,21 @@ class ProgressHandler(logging.Handler):
                 else:
                     tally.failed += 1
         elif kind in (dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE):
-            line = step_line(
-                event.step_key,
-                tally,
-                time.monotonic() - self.started,
-                kind == dg.DagsterEventType.STEP_FAILURE,
-            )
-            self.write(line)
+            failed = kind == dg.DagsterEventType.STEP_FAILURE
+            if _is_raw(event.step_key) and not failed:
+                self.raw_done.append(tally)
+            else:
+                if not _is_raw(event.step_key):
+                    self._report_raw()
+                elapsed = time.monotonic() - self.started
+                self.write(step_line(event.step_key, tally, elapsed, failed))
             if self.bar:
                 self.bar.advance()
+
+    def _report_raw(self) -> None:
+        if self.raw_done:
+            self.write(raw_line(self.raw_done, time.monotonic() - self.started))
+            self.raw_done = []
 
     def write(self, line: str) -> None:
         if self.bar:
@@ -114,6 +144,7 @@ class ProgressHandler(logging.Handler):
             print(line, file=self.out, flush=True)
 
     def close(self) -> None:
+        self._report_raw()
         if self.bar:
             self.bar.stop()
         super().close()
