@@ -6,6 +6,7 @@ below read them, and the few that write ``os.environ`` say so.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -41,6 +42,9 @@ TRACE_ENV = "KRX_FAILPOINT_TRACE"
 WINDOW_ENV = ("KRX_DBT_MIN_DATE", "KRX_DBT_MAX_DATE")
 # --- Dagster -------------------------------------------------------------------------------
 DAGSTER_HOME_ENV = "DAGSTER_HOME"
+#: The first session partition (ISO date); unset: the first session the landing zone holds
+#: (``pipelines.defs.partitions``). ``krx-short build`` sets it for a range starting earlier.
+PARTITIONS_START_ENV = "KRX_PARTITIONS_START"
 #: A multi-session backfill is one run, and Dagster records one event per asset and session:
 #: - one "planned" event per asset instead of one per session (the trade-off, documented by
 #:   Dagster: a failed run does not mark its partitions as failed in the UI);
@@ -113,6 +117,17 @@ def load_workers() -> int | None:
     return max(int(text), 0) if text else None
 
 
+def partitions_start() -> dt.date | None:
+    """``KRX_PARTITIONS_START`` as a date; None when unset; ValueError when not YYYY-MM-DD."""
+    text = value(PARTITIONS_START_ENV)
+    if text is None:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{PARTITIONS_START_ENV}={text!r}: expected a date (YYYY-MM-DD)") from None
+
+
 def internals() -> str:
     """``KRX_INTERNALS``: ``pinned`` (default) or ``stock``; ValueError on anything else."""
     chosen = value(INTERNALS_ENV) or INTERNALS[0]
@@ -164,6 +179,12 @@ def _environment(env: Mapping[str, str]) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = saved_value
+
+
+def partitions_start_environment(day: dt.date):
+    """``KRX_PARTITIONS_START`` set to ``day`` for the block (a command-line build of sessions
+    before the landing zone's first file: they are partitions of its run too)."""
+    return _environment({PARTITIONS_START_ENV: day.isoformat()})
 
 
 def duckdb_environment(path: Path):

@@ -11,11 +11,12 @@ import yaml
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 from dagster._core.storage.event_log import SqliteEventLogStorage
 
-from pipelines.defs.partitions import session_backfill, session_partitions
+from pipelines.defs.partitions import session_backfill, session_partitions_def
 from pipelines.instance import CONFIG
 from pipelines.instance.storage import BatchSqliteEventLogStorage
 from pipelines.settings import RUN_ENVIRONMENT
 
+session_partitions = session_partitions_def()
 SESSIONS = session_partitions.get_partition_keys()[-40:]
 
 

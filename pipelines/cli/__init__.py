@@ -107,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         try:
             settings.internals()
+            settings.partitions_start()
         except ValueError as exc:  # a mistake in the environment
             raise preflight.UsageError(str(exc)) from None
         settings.export_paths()

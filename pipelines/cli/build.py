@@ -60,8 +60,12 @@ def run_build(
     out: TextIO | None = None,
 ) -> BuildOutcome:
     """Materialise every asset for the sessions in [start, end] in one run, printing a line per
-    finished step on ``out`` (default stdout; with ``verbose``, Dagster's and dbt's logs too)."""
+    finished step on ``out`` (default stdout; with ``verbose``, Dagster's and dbt's logs too).
+
+    Sessions before the landing zone's first file are partitions of this run too (their gaps
+    are reported like any other), though not of a UI started on that landing zone."""
     from pipelines.defs.definitions import load_defs
+    from pipelines.defs.partitions import first_partition_day
     from pipelines.defs.sensors.alerts import run_verdict
 
     out = out or sys.stdout
@@ -71,12 +75,17 @@ def run_build(
         instance = dg.DagsterInstance.get()
     release_dead_runs(instance)
     tty = is_terminal(out)
-    job = load_defs().resolve_job_def("krx_build")
+    first_partition = min(start, first_partition_day())
+    with settings.partitions_start_environment(first_partition):
+        job = load_defs().resolve_job_def("krx_build")
     progress = ProgressHandler(out, total_steps=len(job.graph.nodes), tty=tty)
     log_file = log_path(dt.datetime.now())
     logger_defs, run_config = run_loggers(progress, log_file, verbose)
     try:
-        with settings.dbt_console(verbose=verbose, colours=tty):
+        with (
+            settings.partitions_start_environment(first_partition),
+            settings.dbt_console(verbose=verbose, colours=tty),
+        ):
             result = job.with_logger_defs(logger_defs).execute_in_process(
                 run_config=run_config,
                 instance=instance,

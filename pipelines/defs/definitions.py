@@ -6,8 +6,6 @@ Python callers (the command line, tests) use ``load_defs()`` or the ``defs`` att
 
 from __future__ import annotations
 
-from functools import cache
-
 import dagster as dg
 
 from pipelines import settings
@@ -18,15 +16,17 @@ from pipelines.defs.assets.metadata import beta_features_declared
 from pipelines.defs.assets.raw import build_raw_assets
 from pipelines.defs.checks import freshness_checks
 from pipelines.defs.jobs import build_job
+from pipelines.defs.partitions import per_first_partition
 from pipelines.defs.resources import warehouse_resources
 from pipelines.defs.schedules import evening_schedule
 from pipelines.defs.sensors.alerts import check_failure_alerts, run_failure_alerts
 from pipelines.defs.sensors.landing import landing_sensor
 
 
-@cache
+@per_first_partition
 def load_defs() -> dg.Definitions:
-    """Every asset, check, job, schedule, sensor and resource, built once per process."""
+    """Every asset, check, job, schedule, sensor and resource, built once per process (and
+    first session partition)."""
     # Defaults become absolute values in the environment, so dbt's profile and the resources
     # read one and the same path.
     settings.export_paths()

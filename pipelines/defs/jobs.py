@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from functools import cache
-
 import dagster as dg
 
-from pipelines.defs.partitions import session_partitions_def
+from pipelines.defs.partitions import per_first_partition, session_partitions_def
 
 BUILD_JOB = "krx_build"
 
 
-@cache
+@per_first_partition
 def build_job() -> dg.UnresolvedAssetJobDefinition:
     """Landing files -> raw -> dbt -> exports for a range of sessions."""
     return dg.define_asset_job(

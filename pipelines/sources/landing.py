@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 from pathlib import Path
 
 from pipelines.calendar import Window, sessions_between, shift_sessions
@@ -68,6 +69,51 @@ def discover(
             if window is None or _overlaps(relpath, window):
                 found.add(relpath)
     return sorted(found)
+
+
+def earliest_session_file(root: Path) -> dt.date | None:
+    """The date of the earliest per-session file (``Period.SESSION`` datasets: balances, trades,
+    prices, ...) under ``root``; None when there is none.
+
+    Yearly and snapshot files are left out: a yearly file says nothing about which of its
+    sessions were fetched. The answer is kept per state of the folders (their mtimes change as
+    files come and go), so the landing sensor can ask on every tick for the cost of a few stats.
+    """
+    folders = [
+        root / dataset.folder / segment if segment else root / dataset.folder
+        for dataset in DATASETS.values()
+        if dataset.period is Period.SESSION
+        for segment in dataset.segments or (None,)
+    ]
+    state = tuple((folder, _mtime(folder)) for folder in dict.fromkeys(folders))
+    return _earliest_session_file(root, state)
+
+
+def _mtime(folder: Path) -> int | None:
+    try:
+        return folder.stat().st_mtime_ns
+    except OSError:
+        return None
+
+
+@lru_cache(maxsize=32)
+def _earliest_session_file(
+    root: Path, state: tuple[tuple[Path, int | None], ...]
+) -> dt.date | None:
+    earliest = None
+    for folder, mtime in state:
+        if mtime is None:
+            continue
+        for path in sorted(folder.iterdir()):  # ISO names: the first that parses is the earliest
+            try:
+                landing = parse_landing_path(path.relative_to(root).as_posix())
+            except PathError:
+                continue
+            if landing.dataset.period is Period.SESSION and _is_candidate(path):
+                if earliest is None or landing.period_start < earliest:
+                    earliest = landing.period_start
+                break
+    return earliest
 
 
 def _dataset_of(relpath: str) -> str | None:

@@ -16,7 +16,6 @@ they read the dbt manifest.
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +36,7 @@ from pipelines.defs.assets.metadata import (
 from pipelines.defs.dbt.project import dbt_environment, krx_dbt_project
 from pipelines.defs.partitions import (
     DUCKDB_POOL,
+    per_first_partition,
     run_window,
     session_backfill,
     session_partitions_def,
@@ -292,7 +292,7 @@ def _dbt_events(
         raise failure
 
 
-@cache
+@per_first_partition
 def build_dbt_assets() -> tuple[dg.AssetsDefinition, ...]:
     """The three dbt ops (foundation, incremental, rollups), from the project's manifest."""
     project = krx_dbt_project()

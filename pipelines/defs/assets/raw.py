@@ -21,6 +21,7 @@ from pipelines.defs.assets.metadata import (
 from pipelines.defs.dbt.project import krx_dbt_project
 from pipelines.defs.partitions import (
     DUCKDB_POOL,
+    per_first_partition,
     run_window,
     session_backfill,
     session_partitions_def,
@@ -219,7 +220,7 @@ def raw_xkrx_sessions(
     return dg.MaterializeResult(metadata={"dagster/row_count": rows})
 
 
-@cache
+@per_first_partition
 def build_raw_assets() -> list[dg.AssetsDefinition]:
     """One raw asset per dataset, and the session list."""
     return [build_raw_asset(d) for d in DATASETS.values()] + [raw_xkrx_sessions]

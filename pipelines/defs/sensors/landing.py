@@ -28,8 +28,9 @@ def scan(root: Path, previous: dict[str, list]) -> dict[str, list]:
     return state
 
 
-def partition_keys_for(relpath: str) -> list[str]:
-    """Session partitions whose run loads ``relpath`` (a snapshot: the session it belongs to)."""
+def sessions_of(relpath: str) -> list[str]:
+    """The sessions whose run loads ``relpath`` (a snapshot: the session it belongs to), as
+    partition keys; none for a path that does not parse."""
     try:
         landing = parse_landing_path(relpath)
     except PathError:
@@ -38,14 +39,16 @@ def partition_keys_for(relpath: str) -> list[str]:
         days = [last_session_on_or_before(landing.period_start)]
     else:
         days = sessions_between(landing.period_start, landing.period_end)
-    valid = set(session_partitions_def().get_partition_keys())
-    return [d.isoformat() for d in days if d.isoformat() in valid]
+    return [d.isoformat() for d in days]
 
 
-def contiguous_ranges(keys: set[str]) -> list[dg.PartitionKeyRange]:
-    """Group partition keys into maximal runs of consecutive sessions."""
+def contiguous_ranges(
+    keys: set[str], partitions: list[str] | None = None
+) -> list[dg.PartitionKeyRange]:
+    """Group partition keys into maximal runs of consecutive sessions (of ``partitions``, by
+    default every session partition)."""
     ranges, run = [], []
-    for key in session_partitions_def().get_partition_keys():
+    for key in partitions or session_partitions_def().get_partition_keys():
         if key in keys:
             run.append(key)
         elif run:
@@ -56,18 +59,29 @@ def contiguous_ranges(keys: set[str]) -> list[dg.PartitionKeyRange]:
     return ranges
 
 
-def landing_requests(root: Path, cursor: str | None) -> tuple[list[dg.RunRequest], str]:
+def landing_requests(
+    root: Path, cursor: str | None, partitions: dg.PartitionsDefinition | None = None
+) -> tuple[list[dg.RunRequest], str]:
     """One run request per contiguous range of sessions touched by files that are new or whose
-    content hash changed, and the new cursor."""
+    content hash changed, and the new cursor.
+
+    Only sessions of ``partitions`` (the build job's; by default the session partitions) are
+    requested. A file whose sessions all precede the first partition stays out of the cursor:
+    once the code location is reloaded its partitions start with it, and it is requested then.
+    """
+    ordered = (partitions or session_partitions_def()).get_partition_keys()
+    valid = set(ordered)
     previous = json.loads(cursor) if cursor else {}
     state = scan(root, previous)
+    early = {p for p in state if (days := sessions_of(p)) and max(days) < ordered[0]}
+    state = {p: v for p, v in state.items() if p not in early}
     changed = {
-        p: partition_keys_for(p)
+        p: [k for k in sessions_of(p) if k in valid]
         for p, v in state.items()
         if p not in previous or previous[p][2] != v[2]
     }
     requests = []
-    for keys in contiguous_ranges({k for ks in changed.values() for k in ks}):
+    for keys in contiguous_ranges({k for ks in changed.values() for k in ks}, ordered):
         files = sorted(
             p for p, ks in changed.items() if any(keys.start <= k <= keys.end for k in ks)
         )
@@ -91,7 +105,8 @@ def landing_requests(root: Path, cursor: str | None) -> tuple[list[dg.RunRequest
     description="Starts a run for landing files that are new or whose content changed.",
 )
 def landing_sensor(context: dg.SensorEvaluationContext):
-    requests, cursor = landing_requests(settings.landing_dir(), context.cursor)
+    partitions = context.repository_def.get_job(BUILD_JOB).partitions_def
+    requests, cursor = landing_requests(settings.landing_dir(), context.cursor, partitions)
     context.update_cursor(cursor)
     if not requests:
         return dg.SkipReason("no new or changed landing files")
