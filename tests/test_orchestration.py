@@ -15,10 +15,11 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import pytest
 
+from pipelines import settings
 from pipelines.cli.build import BuildOutcome, partition_range
 from pipelines.defs.assets.raw import raw_assets
 from pipelines.defs.checks import latest_published, sessions_behind
-from pipelines.defs.partitions import session_partitions
+from pipelines.defs.partitions import session_partitions_def
 from pipelines.defs.resources import DuckDBWarehouse, LandingZone
 from pipelines.defs.schedules import evening_range, evening_schedule
 from pipelines.defs.sensors.landing import contiguous_ranges, landing_requests
@@ -36,7 +37,10 @@ SEOUL = ZoneInfo("Asia/Seoul")
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
 
-def test_partitions_are_sessions_only():
+def test_partitions_are_sessions_only(tmp_path, monkeypatch):
+    monkeypatch.setenv(settings.LANDING_ENV, str(tmp_path))  # empty: the history's start
+    monkeypatch.delenv(settings.PARTITIONS_START_ENV, raising=False)
+    session_partitions = session_partitions_def()
     keys = session_partitions.get_partition_keys()
     assert keys[0] == "2019-01-02"
     assert "2021-01-01" not in keys and "2020-12-31" not in keys  # New Year, year-end closure
