@@ -188,3 +188,21 @@ def test_every_marts_declared_column_types_are_the_warehouses(graph, real):
                 [key.path[-1]],
             ).fetchall()
             assert declared == built, key
+
+
+def test_the_landing_sensor_requests_the_loaded_jobs_sessions(tmp_path, monkeypatch):
+    """Evaluated as the daemon does (with the code location's definitions), the sensor asks for
+    a run of the sessions of new files."""
+    from pipelines.defs.sensors.landing import landing_sensor
+
+    root = tmp_path / "landing"
+    (root / BALANCE).parent.mkdir(parents=True)
+    shutil.copy(REAL_LANDING / BALANCE, root / BALANCE)
+    monkeypatch.setenv(settings.LANDING_ENV, str(root))
+    monkeypatch.delenv(settings.PARTITIONS_START_ENV, raising=False)
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(
+            instance=instance, repository_def=load_defs().get_repository_def()
+        )
+        (request,) = landing_sensor(context)
+    assert (request.tags[RANGE_START], request.tags[RANGE_END]) == ("2021-01-27", "2021-01-27")
