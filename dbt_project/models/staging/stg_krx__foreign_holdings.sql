@@ -31,10 +31,7 @@ renamed as (
         cast(forn_lmt_exhst_rt as double) as reported_limit_exhaustion_pct,
 
         ---------- lineage
-        cast(source_file as varchar) as source_file,
-        cast(file_sha256 as varchar) as file_sha256,
-        cast(row_number as integer) as source_row_number,
-        cast(ingested_at as timestamp) as ingested_at
+        {{ lineage_columns() }}
 
     from source
 

@@ -9,27 +9,10 @@ source as (
 renamed as (
 
     select
-        ---------- ids
-        cast(snapshot_date as date) as snapshot_date,
-        cast(index_code as varchar) as index_code,
-        cast(isu_srt_cd as varchar) as ticker,
-
-        ---------- attributes
-        cast(isu_abbrv as varchar) as name,
-        cast(idx_id as varchar) as index_id,
-
-        ---------- prices on the snapshot day
-        cast(tdd_clsprc as bigint) as close_krw,
-        cast(fluc_tp_cd as varchar) as change_direction_code,
-        cast(str_cmp_prc as bigint) as change_krw,
-        cast(fluc_rt as double) as change_pct,
-        cast(mktcap as bigint) as market_cap_krw,
+        {{ index_constituent_columns() }}
 
         ---------- lineage
-        cast(source_file as varchar) as source_file,
-        cast(file_sha256 as varchar) as file_sha256,
-        cast(row_number as integer) as source_row_number,
-        cast(ingested_at as timestamp) as ingested_at
+        {{ lineage_columns() }}
 
     from source
 

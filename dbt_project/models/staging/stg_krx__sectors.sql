@@ -27,10 +27,7 @@ renamed as (
         cast(mktcap as bigint) as market_cap_krw,
 
         ---------- lineage
-        cast(source_file as varchar) as source_file,
-        cast(file_sha256 as varchar) as file_sha256,
-        cast(row_number as integer) as source_row_number,
-        cast(ingested_at as timestamp) as ingested_at
+        {{ lineage_columns() }}
 
     from source
 

@@ -9,22 +9,10 @@ source as (
 renamed as (
 
     select
-        ---------- ids
-        cast(trd_dd as date) as trade_date,
-        cast(market as varchar) as market,
-
-        ---------- short volume by investor type
-        cast(str_const_val1 as bigint) as institutions,
-        cast(str_const_val2 as bigint) as individuals,
-        cast(str_const_val3 as bigint) as foreigners,
-        cast(str_const_val4 as bigint) as other_investors,
-        cast(str_const_val5 as bigint) as total,
+        {{ investor_type_columns() }}
 
         ---------- lineage
-        cast(source_file as varchar) as source_file,
-        cast(file_sha256 as varchar) as file_sha256,
-        cast(row_number as integer) as source_row_number,
-        cast(ingested_at as timestamp) as ingested_at
+        {{ lineage_columns() }}
 
     from source
 

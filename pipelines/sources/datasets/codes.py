@@ -7,7 +7,7 @@ from typing import Any
 import yaml
 
 from pipelines.settings import DBT_PROJECT_DIR
-from pipelines.sources.datasets.model import Field
+from pipelines.sources.datasets.model import Dataset, Field, Period
 
 MARKETS = ("KOSPI", "KOSDAQ")
 INDICES = ("KOSPI", "KOSPI200", "KOSDAQ", "KOSDAQ150")
@@ -41,6 +41,22 @@ def _index_params(names: tuple[str, ...]) -> dict[str, dict[str, str]]:
 
 
 F = Field
+
+
+def market_session(name: str, **entry: Any) -> Dataset:
+    """The shape most KRX screens share: one file per market (``market`` folder) and session,
+    the records under ``OutBlock_1`` unless ``list_key`` says otherwise, the session's date from
+    the file name."""
+    shape: dict[str, Any] = {
+        "folder": f"krx/{name}",
+        "segments": MARKETS,
+        "segment_column": "market",
+        "period": Period.SESSION,
+        "list_key": ("OutBlock_1",),
+        "file_date_column": "trade_date",
+        "row_date_field": None,
+    }
+    return Dataset(name=name, **(shape | entry))
 
 
 def dbt_var(name: str) -> Any:

@@ -3,16 +3,16 @@ balance ratio and by short share, and the overheated short-selling designations.
 
 from __future__ import annotations
 
-from pipelines.sources.datasets.codes import MARKETS, SHORT_MARKET_TYPES, F
+from pipelines.sources.datasets.codes import (
+    BALANCE_LAG_SESSIONS,
+    SHORT_MARKET_TYPES,
+    F,
+    market_session,
+)
 from pipelines.sources.datasets.model import Dataset, Kind, Period
 
-SHORT_BALANCE_TOP50 = Dataset(
-    name="short_balance_top50",
-    folder="krx/short_balance_top50",
-    segments=MARKETS,
-    segment_column="market",
-    period=Period.SESSION,
-    list_key=("OutBlock_1",),
+SHORT_BALANCE_TOP50 = market_session(
+    "short_balance_top50",
     fields=(
         F("RANK", Kind.INT),
         F("ISU_CD", Kind.TICKER),
@@ -25,24 +25,17 @@ SHORT_BALANCE_TOP50 = Dataset(
         F("MKTCAP", Kind.INT),
         F("BAL_RTO", Kind.FLOAT),
     ),
-    file_date_column="trade_date",
-    row_date_field=None,
     grain=("isu_cd",),
     description="KRX's top 50 tickers of one market by short balance to listed shares for one "
     "session (KRX screen 32008), ranked by the exact ratio; published T+2.",
     request={"bld": "dbms/MDC/STAT/srt/MDCSTAT30801", "date_param": "trdDd"},
     segment_params=SHORT_MARKET_TYPES,
     required_every_period=False,  # a reconciliation source, fetched when wanted
-    publication_lag_sessions=2,
+    publication_lag_sessions=BALANCE_LAG_SESSIONS,
 )
 
-SHORT_TRADING_TOP50 = Dataset(
-    name="short_trading_top50",
-    folder="krx/short_trading_top50",
-    segments=MARKETS,
-    segment_column="market",
-    period=Period.SESSION,
-    list_key=("OutBlock_1",),
+SHORT_TRADING_TOP50 = market_session(
+    "short_trading_top50",
     fields=(
         F("RANK", Kind.INT),
         F("ISU_CD", Kind.TICKER),
@@ -57,8 +50,6 @@ SHORT_TRADING_TOP50 = Dataset(
         F("VALU_PD_CMP_TDD_SRTSELL_RTO", Kind.FLOAT),  # today's share / the average share
         F("PRC_YD", Kind.FLOAT),  # price change, %
     ),
-    file_date_column="trade_date",
-    row_date_field=None,
     grain=("isu_cd",),
     description="KRX's top 50 tickers of one market by short share of trading value for one "
     "session (KRX screen 32004), with KRX's own 40-session statistics.",

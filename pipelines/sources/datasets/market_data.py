@@ -12,6 +12,7 @@ from pipelines.sources.datasets.codes import (
     THEME_INDICES,
     F,
     _index_params,
+    market_session,
 )
 from pipelines.sources.datasets.model import Dataset, Kind, Period
 from pipelines.sources.datasets.short_selling import INDEX_CONSTITUENTS
@@ -27,13 +28,8 @@ THEME_CONSTITUENTS = replace(
     segment_params=_index_params(THEME_INDICES),
 )
 
-STOCK_OHLCV = Dataset(
-    name="stock_ohlcv",
-    folder="krx/stock_ohlcv",
-    segments=MARKETS,
-    segment_column="market",
-    period=Period.SESSION,
-    list_key=("OutBlock_1",),
+STOCK_OHLCV = market_session(
+    "stock_ohlcv",
     fields=(
         F("ISU_SRT_CD", Kind.TICKER),
         F("ISU_CD", Kind.TEXT),  # ISIN
@@ -53,8 +49,6 @@ STOCK_OHLCV = Dataset(
         F("LIST_SHRS", Kind.INT),
         F("MKT_ID", Kind.TEXT),
     ),
-    file_date_column="trade_date",
-    row_date_field=None,
     grain=("isu_srt_cd",),
     description="Prices, volume, value and market cap by ticker for one session (KRX screen "
     "12001).",
@@ -73,12 +67,8 @@ STOCK_OHLCV = Dataset(
     echo_fields={"MKT_ID": "mktId"},
 )
 
-FOREIGN_HOLDINGS = Dataset(
-    name="foreign_holdings",
-    folder="krx/foreign_holdings",
-    segments=MARKETS,
-    segment_column="market",
-    period=Period.SESSION,
+FOREIGN_HOLDINGS = market_session(
+    "foreign_holdings",
     list_key=("output",),
     fields=(
         F("ISU_SRT_CD", Kind.TICKER),
@@ -93,8 +83,6 @@ FOREIGN_HOLDINGS = Dataset(
         F("FORN_ORD_LMT_QTY", Kind.INT),  # = LIST_SHRS for a ticker without a foreign limit
         F("FORN_LMT_EXHST_RT", Kind.FLOAT),
     ),
-    file_date_column="trade_date",
-    row_date_field=None,
     grain=("isu_srt_cd",),
     description="Foreign holdings and limits by ticker for one session, every ticker "
     "(KRX screen 12023, isuLmtRto=0).",
@@ -108,12 +96,8 @@ FOREIGN_HOLDINGS = Dataset(
     required_every_period=True,
 )
 
-SECTORS = Dataset(
-    name="sectors",
-    folder="krx/sectors",
-    segments=MARKETS,
-    segment_column="market",
-    period=Period.SESSION,
+SECTORS = market_session(
+    "sectors",
     list_key=("block1",),
     fields=(
         F("ISU_SRT_CD", Kind.TICKER),
@@ -127,7 +111,6 @@ SECTORS = Dataset(
         F("FLUC_TP_CD", Kind.TEXT, nullable=True),
     ),
     file_date_column="snapshot_date",
-    row_date_field=None,
     grain=("isu_srt_cd",),
     description="KRX industry by ticker on one session (KRX screen 12025). Format unverified: "
     "no response was recorded, the fields come from public client code and are read strictly.",

@@ -8,20 +8,15 @@ from pipelines.sources.datasets.codes import (
     CONSTITUENT_INDICES,
     INDICES,
     MARKET_IDS,
-    MARKETS,
     SHORT_MARKET_TYPES,
     F,
     _index_params,
+    market_session,
 )
 from pipelines.sources.datasets.model import Dataset, Kind, Period
 
-SHORT_BALANCE = Dataset(
-    name="short_balance",
-    folder="krx/short_balance",
-    segments=MARKETS,
-    segment_column="market",
-    period=Period.SESSION,
-    list_key=("OutBlock_1",),
+SHORT_BALANCE = market_session(
+    "short_balance",
     fields=(
         F("ISU_CD", Kind.TICKER, csv_aliases=("종목코드", "단축코드")),
         F("ISU_ABBRV", Kind.TEXT, csv_aliases=("종목명", "종목약명")),
@@ -39,8 +34,6 @@ SHORT_BALANCE = Dataset(
         F("MKTCAP", Kind.INT, csv_aliases=("시가총액",)),
         F("BAL_RTO", Kind.FLOAT, csv_aliases=("비중", "공매도잔고비중", "순보유잔고비중")),
     ),
-    file_date_column="trade_date",
-    row_date_field=None,
     grain=("isu_cd",),
     description="Net short balance by ticker for one session (KRX screen 33001), published "
     f"T+{BALANCE_LAG_SESSIONS}.",
@@ -49,13 +42,8 @@ SHORT_BALANCE = Dataset(
     publication_lag_sessions=BALANCE_LAG_SESSIONS,
 )
 
-SHORT_TRADING = Dataset(
-    name="short_trading",
-    folder="krx/short_trading",
-    segments=MARKETS,
-    segment_column="market",
-    period=Period.SESSION,
-    list_key=("OutBlock_1",),
+SHORT_TRADING = market_session(
+    "short_trading",
     fields=(
         F("ISU_CD", Kind.TICKER, csv_aliases=("종목코드", "단축코드")),
         F("ISU_ABBRV", Kind.TEXT, csv_aliases=("종목명", "종목약명")),
@@ -95,8 +83,6 @@ SHORT_TRADING = Dataset(
         F("ACC_TRDVAL", Kind.INT, csv_aliases=("총거래대금", "거래대금_전체", "거래대금_매수")),
         F("TRDVAL_WT", Kind.FLOAT, csv_aliases=("거래대금비중", "거래대금_비중")),
     ),
-    file_date_column="trade_date",
-    row_date_field=None,
     grain=("isu_cd",),
     description="Short selling volume and value by ticker for one session (KRX screen 32001).",
     request={
