@@ -320,7 +320,16 @@ def export_marts(con, root: Path, window: Window | None = None) -> dict[str, Tab
     staged: list[Path] = []
     try:
         pending = {
-            table: _stage_months(con, table, monthly[table], root, window, staged)
+            # a table not yet exported month by month (an export of an earlier layout, or
+            # none) is written whole, whatever the window
+            table: _stage_months(
+                con,
+                table,
+                monthly[table],
+                root,
+                window if (root / table).is_dir() else None,
+                staged,
+            )
             if table in monthly
             else _write_file(con, f"select * from marts.{table}", root / f"{table}.parquet", staged)
             for table in tables
@@ -331,10 +340,13 @@ def export_marts(con, root: Path, window: Window | None = None) -> dict[str, Tab
         raise
     exports = {}
     for table, new in pending.items():
-        if isinstance(new, _Months):
+        if isinstance(new, _Months):  # and the file of an earlier layout goes
             _swap_months(new)
+            (root / f"{table}.parquet").unlink(missing_ok=True)
         else:
             os.replace(new, root / f"{table}.parquet")
+            if (root / table).is_dir():  # the months of an earlier layout go
+                shutil.rmtree(root / table)
         exports[table] = _describe(con, table, root, table in monthly, recorded)
     failpoint("export-before-manifest")
     manifest = {

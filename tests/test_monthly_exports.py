@@ -154,3 +154,32 @@ def test_a_one_session_update_rewrites_one_month_per_table(export_sample, tmp_pa
             source = f"read_parquet('{files}', hive_partitioning = false)"
             read = reader.execute(f"select count(*), sum(hash(t)) from {source} t")
             assert read.fetchone() == july[table], table
+
+
+def test_a_table_exported_as_one_file_before_is_written_whole_by_its_first_monthly_export(
+    export_sample, tmp_path
+):
+    root = tmp_path / "exports"
+    with connect(export_sample[0].db, read_only=True) as con:
+        export_marts(con, root)
+        expected = read_rows(con, "select * from marts.short_squeeze_watch")
+        # the layout of an earlier version: the per-day mart as one file, no month folders
+        shutil.rmtree(root / "short_squeeze_watch")
+        con.execute(
+            f"copy marts.short_squeeze_watch to '{root}/short_squeeze_watch.parquet' "
+            "(format parquet)"
+        )
+        export_marts(con, root, (SESSION, SESSION + dt.timedelta(days=1)))
+        files = root / "short_squeeze_watch" / "year=*" / "month=*" / "*.parquet"
+        source = f"read_parquet('{files}', hive_partitioning = false)"
+        assert read_rows(con, f"select * from {source}") == expected
+    assert not (root / "short_squeeze_watch.parquet").exists()
+    months = {
+        p.parent.relative_to(root).as_posix() for p in root.glob(str(files.relative_to(root)))
+    }
+    assert months == {f"short_squeeze_watch/year=2021/month={m}" for m in (5, 6, 7)}
+
+
+def read_rows(con, sql: str) -> tuple:
+    """(rows, order-independent hash) of a query."""
+    return con.execute(f"select count(*), sum(hash(t)) from ({sql}) t").fetchone()
