@@ -139,7 +139,7 @@ group by trade_date, market;
 #: LIST_SHRS and at most 100, BAL_AMT and MKTCAP consistent with one close price, one row per
 #: date and ticker); a file with any failing row is left out whole, as the loader does.
 RULES_SQL = """
-create or replace table balance_rows as
+create or replace temp table balance_rows as
 with
 files as (
     select filename, unnest(OutBlock_1) as r
@@ -169,7 +169,7 @@ select
     and regexp_full_match(rto, :float:) as formats_ok
 from raw;
 
-create or replace table rejected_files as
+create or replace temp table rejected_files as
 with
 rules as (
     select
@@ -198,7 +198,7 @@ select filename from rules where not ok
 union
 select filename from duplicates;
 
-create or replace table usdkrw_rows as
+create or replace temp table usdkrw_rows as
 select r.TIME as time, r.DATA_VALUE as value,
        regexp_full_match(r.TIME, '[0-9]{8}') and regexp_full_match(r.DATA_VALUE, :float:)
            as formats_ok

@@ -95,9 +95,9 @@ class Bench:
             DAGSTER_HOME=str(folder / "dagster"),
         )
 
-    def measure(self, name: str, arguments: dict) -> Measured:
+    def measure(self, name: str, arguments: dict, log: str | None = None) -> Measured:
         cmd = [sys.executable, str(MEASURES), name, json.dumps(arguments)]
-        return run_measured(cmd, self.env(), self.runs / "logs" / f"{name}.log")
+        return run_measured(cmd, self.env(), self.runs / "logs" / f"{log or name}.log")
 
     def build(self, warehouse: str, start: dt.date, end: dt.date, log: str) -> Measured:
         cmd = [sys.executable, "-m", "pipelines.cli", "build", "--start", str(start)]
@@ -186,6 +186,7 @@ class Bench:
                 "usdkrw": str(self.sample.landing / "ecos/usdkrw/*.json"),
                 "rules": rules,
             },
+            log=folder.name,
         )
         figure = self.record(key, measured)
         if rules and (
