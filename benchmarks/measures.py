@@ -132,22 +132,140 @@ group by trade_date, market;
 """
 
 
+#: (b'): the row rules of the contract's Validation section as SQL, in front of (b)'s script.
+#: Every landing string is checked against the loader's formats (the same regular expressions
+#: as ``pipelines/validation/coerce.py``), then the rules of a balance row (6-character ticker,
+#: non-negative quantities, BAL_QTY <= LIST_SHRS, BAL_RTO within rounding of BAL_QTY /
+#: LIST_SHRS and at most 100, BAL_AMT and MKTCAP consistent with one close price, one row per
+#: date and ticker); a file with any failing row is left out whole, as the loader does.
+RULES_SQL = """
+create or replace temp table balance_rows as
+with
+files as (
+    select filename, unnest(OutBlock_1) as r
+    from read_json(:balances:, filename = true)
+),
+raw as (
+    select
+        filename,
+        regexp_extract(filename, '([0-9]{4}-[0-9]{2}-[0-9]{2})\\.json$', 1) as file_day,
+        regexp_extract(filename, '/(KOSPI|KOSDAQ)/', 1) as market,
+        r.ISU_CD as ticker, r.ISU_ABBRV as name,
+        r.BAL_QTY as qty, r.LIST_SHRS as listed, r.BAL_AMT as amt, r.MKTCAP as cap,
+        r.BAL_RTO as rto
+    from files
+)
+select
+    filename, market, ticker, name,
+    try_strptime(file_day, '%Y-%m-%d')::date as trade_date,
+    try_cast(replace(qty, ',', '') as bigint) as balance_qty,
+    try_cast(replace(listed, ',', '') as bigint) as listed_shares,
+    try_cast(replace(amt, ',', '') as bigint) as balance_krw,
+    try_cast(replace(cap, ',', '') as bigint) as market_cap_krw,
+    try_cast(replace(rto, ',', '') as double) as balance_ratio_pct,
+    regexp_full_match(ticker, '[0-9A-Z]{6}')
+    and regexp_full_match(qty, :int:) and regexp_full_match(listed, :int:)
+    and regexp_full_match(amt, :int:) and regexp_full_match(cap, :int:)
+    and regexp_full_match(rto, :float:) as formats_ok
+from raw;
+
+create or replace temp table rejected_files as
+with
+rules as (
+    select
+        filename,
+        coalesce(
+            formats_ok and trade_date is not null
+            and balance_qty >= 0 and listed_shares >= 0 and balance_krw >= 0
+            and market_cap_krw >= 0
+            and balance_qty <= listed_shares
+            and balance_ratio_pct <= 100
+            and case when listed_shares > 0
+                then abs(balance_qty::double / listed_shares * 100 - balance_ratio_pct)
+                    <= 0.005 + 1e-9
+                else balance_ratio_pct = 0 end
+            and abs(balance_krw::double * listed_shares - market_cap_krw::double * balance_qty)
+                <= greatest(abs(balance_krw::double * listed_shares),
+                            abs(market_cap_krw::double * balance_qty)) * 1e-9 + 0.5,
+            false
+        ) as ok
+    from balance_rows
+),
+duplicates as (
+    select filename from balance_rows group by filename, ticker having count(*) > 1
+)
+select filename from rules where not ok
+union
+select filename from duplicates;
+
+create or replace temp table usdkrw_rows as
+select r.TIME as time, r.DATA_VALUE as value,
+       regexp_full_match(r.TIME, '[0-9]{8}') and regexp_full_match(r.DATA_VALUE, :float:)
+           as formats_ok
+from (select unnest(StatisticSearch."row") as r from read_json(:usdkrw:));
+
+create or replace table fct_short_balances as
+with
+rates as (
+    select strptime(time, '%Y%m%d')::date as rate_date,
+           replace(value, ',', '')::double as usdkrw
+    from usdkrw_rows where formats_ok
+),
+typed as (
+    select trade_date, market, ticker, name, balance_qty, listed_shares, balance_krw,
+           market_cap_krw, balance_ratio_pct
+    from balance_rows anti join rejected_files using (filename)
+)
+select typed.*,
+       market_cap_krw / nullif(listed_shares, 0) as close_krw,
+       rates.usdkrw,
+       balance_krw / rates.usdkrw as balance_usd
+from typed asof left join rates on typed.trade_date >= rates.rate_date;
+"""
+
+#: (b'): the grain tests of ``fct_short_balances`` (dbt's unique_combination_of_columns and
+#: not_null), each the count of failing rows.
+GRAIN_TESTS_SQL = {
+    "unique_trade_date_ticker": "select count(*) from (select trade_date, ticker "
+    "from fct_short_balances group by all having count(*) > 1)",
+    "not_null_trade_date": "select count(*) from fct_short_balances where trade_date is null",
+    "not_null_ticker": "select count(*) from fct_short_balances where ticker is null",
+    "not_null_market": "select count(*) from fct_short_balances where market is null",
+}
+
+
 def sql_baseline(args: dict) -> dict:
-    """(b) The same work as one hand-written DuckDB SQL script over the landing JSON."""
+    """(b) The same work as one hand-written DuckDB SQL script over the landing JSON; with
+    ``rules`` ((b')), the row rules and the fact's grain tests in SQL too."""
     import duckdb
 
+    from pipelines.validation.coerce import _FLOAT, _INT
+
     started = time.perf_counter()
+    result = {}
     with duckdb.connect(args["db"]) as con:
         script = BASELINE_SQL
-        for name in ("balances", "usdkrw"):  # table functions take no prepared parameters
-            script = script.replace(f":{name}:", _sql_string(args[name]))
+        if args.get("rules"):
+            # (b)'s own first statement (the fact) is replaced by the checked one
+            script = RULES_SQL + script[script.index("create or replace table fct_market") :]
+        literals = {**args, "int": _INT[1:-1], "float": _FLOAT[1:-1]}
+        for name in ("balances", "usdkrw", "int", "float"):  # table functions: no parameters
+            script = script.replace(f":{name}:", _sql_string(literals[name]))
         for statement in filter(str.strip, script.split(";")):
             con.execute(statement)
+        if args.get("rules"):
+            result["rejected_files"] = con.execute(
+                "select count(*) from rejected_files"
+            ).fetchone()[0]
+            result["test_failures"] = {
+                name: con.execute(sql).fetchone()[0] for name, sql in GRAIN_TESTS_SQL.items()
+            }
         rows, markets = con.execute(
             "select (select count(*) from fct_short_balances), "
             "(select count(*) from fct_market_short_balances)"
         ).fetchone()
-    return {"total_s": time.perf_counter() - started, "fact_rows": rows, "market_rows": markets}
+    total_s = time.perf_counter() - started
+    return {"total_s": total_s, "fact_rows": rows, "market_rows": markets, **result}
 
 
 def _sql_string(text: str) -> str:
@@ -185,8 +303,9 @@ def pandas_baseline(args: dict) -> dict:
 
 def queries(args: dict) -> dict:
     """(f) Median latency of typical mart queries on the full warehouse (read-only): the top 50
-    of the latest session the warehouse holds on or before ``day``, and the market balances of
-    the year up to it."""
+    of the latest session the warehouse holds on or before ``day``, the market balances of the
+    year up to it, that session's sector balances and the designations of the month of the latest
+    one up to it."""
     import datetime as dt
 
     import duckdb
@@ -201,6 +320,12 @@ def queries(args: dict) -> dict:
         ).fetchone()
         if day is None:
             raise SystemExit(f"(f): marts.top_short_balances has no session up to {args['day']}")
+        # the month of the latest designation up to that session (the session's month if none)
+        (detected,) = con.execute(
+            "select max(detected_on) from marts.short_overheat_designations where detected_on <= ?",
+            [day],
+        ).fetchone()
+        month = (detected or day).replace(day=1)
         statements = {
             "top50_day": (
                 "select * from marts.top_short_balances where trade_date = ? order by market, rank",
@@ -210,6 +335,16 @@ def queries(args: dict) -> dict:
                 "select * from marts.fct_market_short_balances where trade_date between ? and ? "
                 "order by trade_date, market",
                 [day - dt.timedelta(days=365), day],
+            ),
+            "sector_day": (
+                "select * from marts.sector_short_balances where trade_date = ? "
+                "order by market, classification, sector",
+                [day],
+            ),
+            "designations_month": (
+                "select * from marts.short_overheat_designations "
+                "where detected_on >= ? and detected_on < ? order by detected_on, ticker",
+                [month, (month + dt.timedelta(days=32)).replace(day=1)],
             ),
         }
         for name, (sql, params) in statements.items():

@@ -117,39 +117,56 @@ def run_measured(cmd: list[str], env: dict, log: Path, cwd: Path | None = None) 
     return Measured(wall, process.returncode, peak, maxrss, result, log, started_at, largest[1])
 
 
+#: A Dagster event line of the run's log file (``krx-short build`` names it on its last line).
 _EVENT = re.compile(
-    r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) \+0000 - dagster - \w+ - \S+ - \S+ - \d+ - "
-    r"(?:(\S+) - )?(RUN_START|STEP_START|STEP_SUCCESS|STEP_FAILURE|ASSET_MATERIALIZATION) "
+    r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) \w+ \S+ - \S+ - \d+ - (?:(\S+) - )?"
+    r"(RUN_START|RUN_SUCCESS|RUN_FAILURE|STEP_START|STEP_SUCCESS|STEP_FAILURE|STEP_OUTPUT|"
+    r"ASSET_MATERIALIZATION|ASSET_CHECK_EVALUATION|ASSET_OBSERVATION) "
 )
+_OUTPUTS = {"STEP_OUTPUT", "ASSET_MATERIALIZATION", "ASSET_CHECK_EVALUATION", "ASSET_OBSERVATION"}
+_RUN_LOG = re.compile(r"^log: (\S+)$", re.M)
 
 
 def dagster_timeline(measured: Measured) -> dict:
-    """Seconds before the run started (planning) and per step, from a Dagster run's log
-    (timestamps have a one-second resolution). A step's time splits into its work (until its
-    first materialization event) and the events (one per asset and partition) after it."""
+    """Seconds before the run started (imports, definitions, planning), per step and after the
+    run ended, from the run's log file (the path ``krx-short build`` prints last). A step's time
+    splits into its work (until its first output or check event) and the events after it (one
+    per asset, check and partition)."""
+    found = _RUN_LOG.findall(measured.log.read_text(errors="replace"))
+    if not found or not Path(found[-1]).exists():
+        return {}
     starts: dict[str, dt.datetime] = {}
     ends: dict[str, dt.datetime] = {}
     first_event: dict[str, dt.datetime] = {}
-    run_start = None
-    for line in measured.log.read_text(errors="replace").splitlines():
+    run_start = run_end = None
+    for line in Path(found[-1]).read_text(errors="replace").splitlines():
         match = _EVENT.match(line)
         if not match:
             continue
-        when = dt.datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S")
+        when = dt.datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f")
         step, kind = match.group(2), match.group(3)
         if kind == "RUN_START":
             run_start = run_start or when
+        elif kind in ("RUN_SUCCESS", "RUN_FAILURE"):
+            run_end = when
         elif kind == "STEP_START":
             starts.setdefault(step, when)
         elif kind in ("STEP_SUCCESS", "STEP_FAILURE"):
             ends[step] = when
-        elif kind == "ASSET_MATERIALIZATION":
+        elif kind in _OUTPUTS:
             first_event.setdefault(step, when)
-    steps = {s: (ends[s] - starts[s]).total_seconds() for s in starts if s in ends}
-    events = {s: (ends[s] - first_event[s]).total_seconds() for s in steps if s in first_event}
+    steps = {s: round((ends[s] - starts[s]).total_seconds(), 2) for s in starts if s in ends}
+    events = {
+        s: round((ends[s] - first_event[s]).total_seconds(), 2) for s in steps if s in first_event
+    }
     timeline = {"steps_s": steps, "events_s": events, "event_overhead_s": sum(events.values())}
     if run_start and measured.started_at:
         timeline["before_run_start_s"] = (run_start - measured.started_at).total_seconds()
+    if run_start and run_end:
+        timeline["run_s"] = (run_end - run_start).total_seconds()
+        timeline["after_run_s"] = round(
+            measured.wall_s - timeline["run_s"] - timeline.get("before_run_start_s", 0), 2
+        )
     groups = {"raw_steps_s": "raw__", "dbt_steps_s": "krx_dbt_", "export_steps_s": "exports__"}
     for name, prefix in groups.items():
         timeline[name] = sum(

@@ -27,7 +27,9 @@ from procs import Measured, dagster_timeline, run_measured
 
 REPO = Path(__file__).resolve().parents[1]
 MEASURES = Path(__file__).with_name("measures.py")
-ALL = ("a", "b", "c", "d", "e", "f")
+ALL = ("a", "b", "b'", "c", "d", "e", "f")
+#: The queries of (f), as ``measures.queries`` names them.
+QUERIES = ("top50_day", "market_year", "sector_day", "designations_month")
 #: Days of history in the small warehouse that (e) compares the incremental update against.
 MONTH_DAYS = 30
 PIPELINE_ASSETS = ("marts/fct_short_balances", "marts/fct_market_short_balances", "exports/parquet")
@@ -93,9 +95,9 @@ class Bench:
             DAGSTER_HOME=str(folder / "dagster"),
         )
 
-    def measure(self, name: str, arguments: dict) -> Measured:
+    def measure(self, name: str, arguments: dict, log: str | None = None) -> Measured:
         cmd = [sys.executable, str(MEASURES), name, json.dumps(arguments)]
-        return run_measured(cmd, self.env(), self.runs / "logs" / f"{name}.log")
+        return run_measured(cmd, self.env(), self.runs / "logs" / f"{log or name}.log")
 
     def build(self, warehouse: str, start: dt.date, end: dt.date, log: str) -> Measured:
         cmd = [sys.executable, "-m", "pipelines.cli", "build", "--start", str(start)]
@@ -172,8 +174,9 @@ class Bench:
         if not dbt_ready or figure.get("dbt_returncode") or measured.returncode:
             figure["skipped"] = "dbt part not measured or failed"
 
-    def run_b(self) -> None:
-        folder = self.runs / "b"
+    def run_b(self, rules: bool = False) -> None:
+        key = "b'" if rules else "b"
+        folder = self.runs / ("b-rules" if rules else "b")
         folder.mkdir(parents=True, exist_ok=True)
         measured = self.measure(
             "sql_baseline",
@@ -181,9 +184,19 @@ class Bench:
                 "db": str(folder / "baseline.duckdb"),
                 "balances": str(self.sample.landing / "krx/short_balance/*/*.json"),
                 "usdkrw": str(self.sample.landing / "ecos/usdkrw/*.json"),
+                "rules": rules,
             },
+            log=folder.name,
         )
-        self.record("b", measured)
+        figure = self.record(key, measured)
+        if rules and (
+            figure.get("rejected_files") or any(figure.get("test_failures", {}).values())
+        ):
+            self.notes.append(f"(b'): the rules rejected files or a grain test failed: {figure}")
+
+    def run_b_rules(self) -> None:
+        """(b'): (b) plus the contract's row rules and the fact's grain tests in SQL."""
+        self.run_b(rules=True)
 
     def run_c(self) -> None:
         file_list = self.runs / "c" / "files.json"
@@ -223,7 +236,11 @@ class Bench:
         finally:
             set_state(s, with_last=False)
         for key, measured in builds.items():
-            self.record(key, measured, incomplete_pipeline=missing, **dagster_timeline(measured))
+            folder = self.runs / key.removeprefix("e-")
+            timeline = dagster_timeline(measured)
+            self.record(
+                key, measured, incomplete_pipeline=missing, **timeline, **dbt_profile(folder)
+            )
 
     def run_f(self) -> None:
         db = self.runs / "full" / "krx_short.duckdb"
@@ -243,6 +260,8 @@ class Bench:
         ratios = {}
         if total.get("a") and total.get("b") and not self.figures["a"].get("skipped"):
             ratios["a/b"] = total["a"] / total["b"]
+        if total.get("a") and total.get("b'") and not self.figures["a"].get("skipped"):
+            ratios["a/b'"] = total["a"] / total["b'"]
         if total.get("a") and total.get("c") and not self.figures["a"].get("skipped"):
             ratios["c/a"] = total["c"] / total["a"]
         if total.get("a-raw") and total.get("b"):
@@ -265,8 +284,10 @@ class Bench:
                 rows[-1]["why"] = skip
 
         incomplete = "pipeline incomplete" if f.get("d", {}).get("incomplete_pipeline") else None
-        a_over_b, c_over_a = ratios.get("a/b"), ratios.get("c/a")
-        target("(a)/(b)", a_over_b, "<= 2", a_over_b is not None and a_over_b <= 2)
+        a_over_b, c_over_a = ratios.get("a/b'"), ratios.get("c/a")
+        raw_over_b = ratios.get("a-raw/b")
+        target("(a)/(b')", a_over_b, "<= 1.5", a_over_b is not None and a_over_b <= 1.5)
+        target("(a-raw)/(b)", raw_over_b, "<= 1.5", raw_over_b is not None and raw_over_b <= 1.5)
         target("(c)/(a)", c_over_a, ">= 3", c_over_a is not None and c_over_a >= 3)
         d = f.get("d")
         if d:
@@ -282,7 +303,7 @@ class Bench:
             ok = ratio is not None and ratio <= 1.5
             target("(e) full/month", ratio, "<= 1.5", ok, incomplete)
         q = f.get("f")
-        for name in ("top50_day", "market_year"):
+        for name in QUERIES:
             value = q.get(name, {}).get("median_ms") if q else None
             target(f"(f) {name} median ms", value, "< 100", value is not None and value < 100)
         return rows
@@ -307,6 +328,30 @@ class Bench:
             self.notes.append("the targets are set for --scale full")
         print_report(out)
         return out
+
+
+#: The slowest dbt nodes of each op that (e)'s profile lists.
+SLOWEST_NODES = 5
+
+
+def dbt_profile(folder: Path) -> dict:
+    """What dbt itself spent in each op of the last build of the warehouse in ``folder``: its
+    elapsed time and slowest nodes (``run_results.json`` of each op's target folder), and the
+    nodes' summed time."""
+    ops = {}
+    for results in sorted(folder.glob("dbt-target/*/krx_dbt_*/run_results.json")):
+        data = json.loads(results.read_text())
+        nodes = sorted(data["results"], key=lambda r: r["execution_time"], reverse=True)
+        ops[results.parent.name] = {
+            "elapsed_s": round(data["elapsed_time"], 2),
+            "nodes": len(nodes),
+            "node_time_s": round(sum(r["execution_time"] for r in nodes), 2),
+            "slowest": {
+                r["unique_id"].split(".", 2)[-1]: round(r["execution_time"], 2)
+                for r in nodes[:SLOWEST_NODES]
+            },
+        }
+    return {"dbt_ops": ops} if ops else {}
 
 
 def _tail(log: Path | None, lines: int = 15) -> str:
@@ -373,12 +418,22 @@ def print_report(out: dict) -> None:
             f"{_fmt(figure.get('peak_rss_mb')):>13}  {notes}"
         )
     if "f" in out["figures"]:
-        for name in ("top50_day", "market_year"):
+        for name in QUERIES:
             q = out["figures"]["f"].get(name)
             if q:
                 print(
                     f"  (f) {name}: median {q['median_ms']:.1f} ms, first {q['first_ms']:.1f} ms,"
                     f" {q['rows']} rows ({q.get('day', '?')})"
+                )
+    for key in ("e-full", "e-month"):
+        figure = out["figures"].get(key)
+        if figure and figure.get("steps_s"):
+            steps = ", ".join(f"{s} {v:.0f}" for s, v in figure["steps_s"].items())
+            print(f"  ({key}) steps s: {steps}")
+            for op, profile in figure.get("dbt_ops", {}).items():
+                print(
+                    f"  ({key}) {op}: dbt {profile['elapsed_s']:.1f} s, {profile['nodes']} nodes"
+                    f" ({profile['node_time_s']:.1f} s), slowest {profile['slowest']}"
                 )
     print()
     for name, value in out["ratios"].items():
@@ -444,7 +499,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in ALL:
             if name in only:
                 print(f"measuring ({name}) ...", flush=True)
-                getattr(bench, f"run_{name}")()
+                getattr(bench, "run_b_rules" if name == "b'" else f"run_{name}")()
         out = bench.report()
         if args.json:
             args.json.write_text(json.dumps(out, indent=2, default=str))

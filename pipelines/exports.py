@@ -1,9 +1,11 @@
 """Parquet exports of the ``marts`` schema (``docs/contract.md``, Exports).
 
-The facts (the marts tagged ``export_by_month`` in ``dbt_project/dbt_project.yml``, read from
-the dbt manifest) are Hive-partitioned by ``year=``/``month=`` of ``trade_date`` (an empty fact
-is one zero-row ``empty.parquet`` with its columns, so a glob over its folder still reads);
-dimensions and marts are single files. Every table is written to a hidden temporary path first
+The tables whose grain starts with a day (the marts tagged ``export_by_month`` in
+``dbt_project/dbt_project.yml``, read from the dbt manifest: the facts and the per-day marts)
+are Hive-partitioned by ``year=``/``month=`` of that day (``trade_date`` unless the model's
+``meta`` names another column in ``export_month_column``; a table without rows is one zero-row
+``empty.parquet`` with its columns, so a glob over its folder still reads); dimensions and the
+other marts are single files. Every table is written to a hidden temporary path first
 and all are swapped into place once every write succeeded, so a reader never sees half a table and
 a failed write leaves the previous export. ``manifest.json`` lists each table's
 path, rows, columns and checksum.
@@ -25,31 +27,36 @@ from pipelines.calendar import Window
 from pipelines.faults import failpoint
 from pipelines.settings import DBT_PROJECT_DIR
 
-#: Facts are partitioned by the month of this column; everything else is one file.
+#: The monthly tables are partitioned by the month of this column unless their ``meta`` names
+#: another in ``MONTH_COLUMN_META``; everything else is one file.
 PARTITION_COLUMN = "trade_date"
+MONTH_COLUMN_META = "export_month_column"
 #: The dbt tag of the marts exported month by month.
 MONTHLY_TAG = "export_by_month"
 #: zstd level 1: a third faster to write than DuckDB's default level 3, files 3% larger
 #: (benchmarks/RESULTS.md)
 COPY_OPTIONS = "format parquet, compression zstd, compression_level 1"
-#: The file an empty fact exports in place of its (absent) month partitions.
+#: The file a monthly table without rows exports in place of its (absent) month partitions.
 EMPTY_FACT_FILE = "empty.parquet"
 
 
-def monthly_tables(manifest: Path = DBT_PROJECT_DIR / "target" / "manifest.json") -> frozenset[str]:
+def monthly_tables(manifest: Path = DBT_PROJECT_DIR / "target" / "manifest.json") -> dict[str, str]:
     """The marts tagged ``export_by_month`` in the dbt manifest (``make manifest`` writes it,
-    and Dagster does when it loads the project)."""
+    and Dagster does when it loads the project), each with the column whose month partitions
+    it."""
     try:
         nodes = json.loads(manifest.read_text(encoding="utf-8"))["nodes"].values()
     except FileNotFoundError:
         raise FileNotFoundError(f"no dbt manifest at {manifest}: run `make manifest`") from None
-    return frozenset(
-        node.get("alias") or node["name"]
+    return {
+        node.get("alias") or node["name"]: node.get("config", {})
+        .get("meta", {})
+        .get(MONTH_COLUMN_META, PARTITION_COLUMN)
         for node in nodes
         if node["resource_type"] == "model"
         and node["schema"] == "marts"
         and MONTHLY_TAG in node["tags"]
-    )
+    }
 
 
 def __getattr__(name: str):
@@ -165,16 +172,13 @@ def _write_file(con, query: str, target: Path, staged: list[Path]) -> Path:
     return temp
 
 
-def _with_partition_columns(table: str) -> str:
-    return (
-        f"select *, year({PARTITION_COLUMN}) as year, month({PARTITION_COLUMN}) as month "
-        f"from marts.{table}"
-    )
+def _with_partition_columns(table: str, column: str) -> str:
+    return f"select *, year({column}) as year, month({column}) as month from marts.{table}"
 
 
 @dataclass(frozen=True)
 class _Months:
-    """A fact's months written to ``staging``, to be swapped into ``final``."""
+    """A monthly table's months written to ``staging``, to be swapped into ``final``."""
 
     final: Path
     staging: Path
@@ -184,9 +188,10 @@ class _Months:
 
 
 def _stage_months(
-    con, table: str, root: Path, window: Window | None, staged: list[Path]
+    con, table: str, column: str, root: Path, window: Window | None, staged: list[Path]
 ) -> _Months:
-    """Write the fact's months (all, or those the window touches) beside the exported ones."""
+    """Write the table's months of ``column`` (all, or those the window touches) beside the
+    exported ones."""
     final = root / table
     staging = _temporary(final)
     staged.append(staging)
@@ -196,11 +201,11 @@ def _stage_months(
         first = dt.date(*months[0], 1)
         last_year, last_month = months[-1]
         after = dt.date(last_year + (last_month == 12), last_month % 12 + 1, 1)
-        where = f"where {PARTITION_COLUMN} >= '{first}' and {PARTITION_COLUMN} < '{after}'"
+        where = f"where {column} >= '{first}' and {column} < '{after}'"
     else:
         months = None
     con.execute(
-        f"copy ({_with_partition_columns(table)} {where}) to {_quote(staging)} "
+        f"copy ({_with_partition_columns(table, column)} {where}) to {_quote(staging)} "
         f"({COPY_OPTIONS}, partition_by (year, month), filename_pattern 'data_{{i}}')"
     )
     failpoint("export-file-written", staging)
@@ -213,7 +218,7 @@ def _stage_months(
     empty = None
     if not written | (exported - stale):  # no month holds a row: one zero-row file
         final.mkdir(parents=True, exist_ok=True)
-        query = f"{_with_partition_columns(table)} limit 0"
+        query = f"{_with_partition_columns(table, column)} limit 0"
         empty = _write_file(con, query, final / EMPTY_FACT_FILE, staged)
     return _Months(final, staging, written, stale, empty)
 
@@ -315,7 +320,16 @@ def export_marts(con, root: Path, window: Window | None = None) -> dict[str, Tab
     staged: list[Path] = []
     try:
         pending = {
-            table: _stage_months(con, table, root, window, staged)
+            # a table not yet exported month by month (an export of an earlier layout, or
+            # none) is written whole, whatever the window
+            table: _stage_months(
+                con,
+                table,
+                monthly[table],
+                root,
+                window if (root / table).is_dir() else None,
+                staged,
+            )
             if table in monthly
             else _write_file(con, f"select * from marts.{table}", root / f"{table}.parquet", staged)
             for table in tables
@@ -326,10 +340,13 @@ def export_marts(con, root: Path, window: Window | None = None) -> dict[str, Tab
         raise
     exports = {}
     for table, new in pending.items():
-        if isinstance(new, _Months):
+        if isinstance(new, _Months):  # and the file of an earlier layout goes
             _swap_months(new)
+            (root / f"{table}.parquet").unlink(missing_ok=True)
         else:
             os.replace(new, root / f"{table}.parquet")
+            if (root / table).is_dir():  # the months of an earlier layout go
+                shutil.rmtree(root / table)
         exports[table] = _describe(con, table, root, table in monthly, recorded)
     failpoint("export-before-manifest")
     manifest = {

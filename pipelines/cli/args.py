@@ -51,7 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("--refresh", action="store_true", help="download files already present")
 
     export = sub.add_parser("export", help="rewrite the Parquet exports")
-    export.add_argument("--start", type=_date, help="only rewrite the facts' months from here")
+    export.add_argument(
+        "--start",
+        type=_date,
+        help="only rewrite the months from here (in the tables exported by month)",
+    )
     export.add_argument("--end", type=_date, help="... to here")
 
     demo = sub.add_parser("demo", help="sample + build + export + summary")

@@ -26,8 +26,9 @@ def build_export_asset(deps: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
         key=EXPORT_KEY,
         deps=list(deps),
         group_name="exports",
-        description="Parquet (zstd) under KRX_EXPORT_DIR: facts by year=/month=, dimensions and "
-        "marts as single files, manifest.json. A window rewrites only its months.",
+        description="Parquet (zstd) under KRX_EXPORT_DIR: facts and per-day marts by "
+        "year=/month=, dimensions and the other marts as single files, manifest.json. A window "
+        "rewrites only its months.",
         partitions_def=session_partitions_def(),
         backfill_policy=session_backfill,
         pool=DUCKDB_POOL,
