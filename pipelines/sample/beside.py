@@ -34,6 +34,7 @@ from pipelines.sample.formats import (
     isin_for,
     records,
     signed_hundredths,
+    signed_hundredths_field,
     text_matrix,
 )
 from pipelines.sample.market import tick_round
@@ -119,8 +120,7 @@ def _signed(v: np.ndarray) -> np.ndarray:
 def _signed_hundredths(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     """round(num / den * 100, 2) half up as ``"-4.18"`` text."""
     h = hundredths(np.abs(num), den)
-    sign = np.where(num < 0, 45, 0).astype(np.uint8)[:, None]
-    return np.concatenate([sign, hundredths_field(h)], axis=1)
+    return signed_hundredths_field(np.where(num < 0, -h, h))
 
 
 class Beside:

@@ -79,6 +79,20 @@ def hundredths_field(c: np.ndarray) -> np.ndarray:
     return np.concatenate([int_field(c // 100), frac.astype(np.uint8)], axis=1)
 
 
+def signed_hundredths_field(c: np.ndarray) -> np.ndarray:
+    """Signed hundredths as ``"-4.18"`` text."""
+    c = np.asarray(c, dtype=np.int64)
+    sign = np.where(c < 0, 45, 0).astype(np.uint8)[:, None]
+    return np.concatenate([sign, hundredths_field(np.abs(c))], axis=1)
+
+
+def twice_rounded(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """KRX's top-50 ratios in hundredths: num / den x 100 half up to three decimals, then to
+    two (non-negative integers, den > 0)."""
+    thousandths = (np.asarray(num, dtype=object) * 200_000 + den) // (2 * np.asarray(den, dtype=object))
+    return ((thousandths + 5) // 10).astype(np.int64)
+
+
 def _const(text: str, n: int) -> np.ndarray:
     return np.broadcast_to(np.frombuffer(text.encode(), dtype=np.uint8), (n, len(text.encode())))
 

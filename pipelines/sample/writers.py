@@ -22,14 +22,19 @@ from pipelines.sample.formats import (
     isin_for,
     records,
     signed_hundredths,
+    signed_hundredths_field,
     text_matrix,
+    twice_rounded,
 )
 from pipelines.sample.market import usdkrw_values
 from pipelines.sample.names import ENG_MARKER, NAME_MARKER, PREF
 from pipelines.sample.universe import Universe
 from pipelines.sources.datasets import DATASETS, MARKETS, landing_relpath
+from pipelines.sources.datasets.codes import MARKET_IDS
 
 README_NAME = "SAMPLE_README.txt"
+#: Rows of KRX's top-50 screens.
+TOP = 50
 
 _BAL_SEPS = ('","LIST_SHRS":"', '","BAL_AMT":"', '","MKTCAP":"', '","BAL_RTO":"', '"},')
 _TRD_SEPS = (
@@ -44,6 +49,28 @@ _TRD_SEPS = (
     '","TRDVAL_WT":"',
     '"},',
 )
+_BAL_TOP_SEPS = _BAL_SEPS
+_TRD_TOP_SEPS = (
+    '","ACC_TRDVAL":"',
+    '","TDD_SRTSELL_WT":"',
+    '","TDD_SRTSELL_TRDVAL_INCDEC_RT":"',
+    '","VALU_PD_AVG_SRTSELL_WT":"',
+    '","VALU_PD_CMP_TDD_SRTSELL_RTO":"',
+    '","PRC_YD":"',
+    '"},',
+)
+
+
+def _ranked(num: list[int], den: list[int], codes: list[str]) -> list[int]:
+    """Positions by the exact ratio num / den, highest first, then code (KRX's top-50 order;
+    scaled integers keep ratios of 15-digit figures apart)."""
+    keys = [n * 10**32 // d for n, d in zip(num, den, strict=True)]
+    return sorted(range(len(keys)), key=lambda k: (-keys[k], codes[k]))[:TOP]
+
+
+def _hundredths_of(x: np.ndarray) -> np.ndarray:
+    """Non-negative figures in hundredths, half up."""
+    return np.floor(np.asarray(x, dtype=np.float64) * 100 + 0.5).astype(np.int64)
 
 
 def ecos_usdkrw_row(time: str, value: str) -> dict:
@@ -161,6 +188,7 @@ class LandingWriter:
             )
             if bal_published is not None:
                 self._write(rel, self._envelope(body, bal_published, rel))
+                self._balance_top50(day, market, bal_published, idx[q > 0], qty, sh, close)
             v, sv, ua, ue, c = vol[idx], short[idx], upt[idx], exm[idx], close[idx]
             wt = hundredths_field(np.where(v > 0, hundredths(sv, np.maximum(v, 1)), 0))
             rel = landing_relpath(DATASETS["short_trading"], day, market)
@@ -183,6 +211,107 @@ class LandingWriter:
             )
             self.fields[m] = {"shares": shares_f, "cap": cap_f, "vol": vol_f, "val": val_f}
             self._write(rel, self._envelope(body, day, rel))
+
+    def _top_head(self, idx, market: str, isin_field: str, first: str) -> np.ndarray:
+        secs = self.u.secs
+        return text_matrix(
+            [
+                f'{{"RANK":"{rank}","ISU_CD":"{secs[i].code}","{isin_field}":'
+                f'"{isin_for(secs[i].code)}","MKT_ID":"{MARKET_IDS[market]["mktId"]}",'
+                f'"ISU_ABBRV":{orjson.dumps(secs[i].abbr).decode()},"{first}":"'
+                for rank, i in enumerate(idx.tolist(), start=1)
+            ]
+        )
+
+    def _balance_top50(self, day, market, published, idx, qty, sh, close) -> None:
+        """KRX's top 50 by balance ratio (MDCSTAT30801) of ``day``, published with the
+        balances."""
+        if not len(idx):
+            return
+        q, s = qty[idx], sh[idx]
+        order = _ranked(q.tolist(), s.tolist(), [self.u.codes[i] for i in idx])
+        idx, q, s = idx[order], q[order], s[order]
+        c = close[idx]
+        body = records(
+            self._top_head(idx, market, "ISU_CD2", "BAL_QTY"),
+            [
+                int_field(q),
+                int_field(s),
+                int_field(q * c),
+                int_field(s * c),
+                hundredths_field(twice_rounded(q, s)),
+            ],
+            _BAL_TOP_SEPS,
+        )
+        rel = landing_relpath(DATASETS["short_balance_top50"], day, market)
+        self._write(rel, self._envelope(body, published, rel))
+
+    def trading_top50(self, day, stats) -> None:
+        """KRX's top 50 by short share of value (MDCSTAT30401) of ``day`` with KRX's 40-session
+        statistics, drawn from the tickers the overheated rule assessed (``stats``)."""
+        for m, market in enumerate(MARKETS):
+            on = np.flatnonzero(self.u.market_id[stats.idx] == m)
+            if not len(on):
+                continue
+            sv, v = stats.short_value[on], stats.total_value[on]
+            order = on[_ranked(sv.tolist(), v.tolist(), [self.u.codes[i] for i in stats.idx[on]])]
+            sv, v, avg = stats.short_value[order], stats.total_value[order], stats.avg_share_pct[order]
+            share = 100.0 * sv / v
+            body = records(
+                self._top_head(stats.idx[order], market, "ISU_CD_FULL", "CVSRTSELL_TRDVAL"),
+                [
+                    int_field(sv),
+                    int_field(v),
+                    hundredths_field(twice_rounded(sv, v)),
+                    hundredths_field(_hundredths_of(stats.multiple[order])),
+                    hundredths_field(_hundredths_of(avg)),
+                    hundredths_field(_hundredths_of(share / avg)),
+                    signed_hundredths_field(stats.change_h[order]),
+                ],
+                _TRD_TOP_SEPS,
+            )
+            rel = landing_relpath(DATASETS["short_trading_top50"], day, market)
+            self._write(rel, self._envelope(body, day, rel))
+
+    def overheat_lists(self, designations, first_day: dt.date) -> None:
+        """KRX's designation list (MDCSTAT30901), one file per year from the rule's start,
+        newest detection first; a year without designations is an empty list."""
+        tl = self.timeline
+        by_year: dict[int, list] = {}
+        for day in tl.sessions:
+            if day >= first_day:
+                by_year.setdefault(day.year, [])
+        for d in designations:
+            day = tl.sessions[d.t]
+            last = d.ban_sessions + d.extended
+            by_year[day.year].append(
+                {
+                    "BAS_DD": f"{day:%Y/%m/%d}",
+                    "MKTACT_APPL_DD": f"{tl.published(day, 1):%Y/%m/%d}",
+                    "RELEAS_DD": f"{tl.published(day, last + 1):%Y/%m/%d}",
+                    "ISU_CD": self.u.codes[d.i],
+                    "ISU_CD_FULL": isin_for(self.u.codes[d.i]),
+                    "MKT_ID": MARKET_IDS[d.market]["mktId"],
+                    "VALU_PD_TR_DYS": str(d.window_sessions),
+                    "TDD_SRTSELL_WT": fmt_signed_hundredths(
+                        int(twice_rounded(np.array([d.short_value]), np.array([d.total_value]))[0])
+                    ),
+                    "PRC_YD": fmt_signed_hundredths(d.change_h),
+                    "TDD_SRTSELL_TRDVAL_INCDEC_RT": fmt_signed_hundredths(
+                        int(_hundredths_of(d.multiple))
+                    ),
+                    "VALU_PD_AVG_SRTSELL_WT": fmt_signed_hundredths(
+                        int(_hundredths_of(d.avg_share_pct))
+                    ),
+                    "SRTSELL_IMPSBL_DTEC_TP_NM": f"{d.designation_type}유형",
+                }
+            )
+        for year, rows in by_year.items():
+            rows.sort(key=lambda r: (r["BAS_DD"], r["ISU_CD"]), reverse=True)
+            rel = landing_relpath(DATASETS["short_overheat"], dt.date(year, 1, 1))
+            last_session = max(d for d in tl.sessions if d.year == year)
+            body = {"OutBlock_1": rows, "CURRENT_DATETIME": self._stamp(last_session, rel)}
+            self._write(rel, orjson.dumps(body))
 
     def constituents(self, day, member, close, prev_close, cap, halted) -> dict[str, list[str]]:
         """Index constituent snapshots of ``day`` (by market cap); returns the members' codes."""
