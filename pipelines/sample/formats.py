@@ -6,6 +6,8 @@ the end: numpy does the digit work instead of one Python call per value.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 fmt_int = "{:,}".format
@@ -86,11 +88,15 @@ def signed_hundredths_field(c: np.ndarray) -> np.ndarray:
     return np.concatenate([sign, hundredths_field(np.abs(c))], axis=1)
 
 
-def twice_rounded(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+def twice_rounded(num: int, den: int) -> int:
     """KRX's top-50 ratios in hundredths: num / den x 100 half up to three decimals, then to
     two (non-negative integers, den > 0)."""
-    thousandths = (np.asarray(num, dtype=object) * 200_000 + den) // (2 * np.asarray(den, dtype=object))
-    return ((thousandths + 5) // 10).astype(np.int64)
+    return ((num * 200_000 + den) // (2 * den) + 5) // 10
+
+
+def hundredths_of(x: float) -> int:
+    """A non-negative figure in hundredths, half up."""
+    return math.floor(x * 100 + 0.5)
 
 
 def _const(text: str, n: int) -> np.ndarray:

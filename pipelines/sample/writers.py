@@ -21,8 +21,8 @@ from pipelines.sample.formats import (
     int_field,
     isin_for,
     records,
+    hundredths_of,
     signed_hundredths,
-    signed_hundredths_field,
     text_matrix,
     twice_rounded,
 )
@@ -49,28 +49,11 @@ _TRD_SEPS = (
     '","TRDVAL_WT":"',
     '"},',
 )
-_BAL_TOP_SEPS = _BAL_SEPS
-_TRD_TOP_SEPS = (
-    '","ACC_TRDVAL":"',
-    '","TDD_SRTSELL_WT":"',
-    '","TDD_SRTSELL_TRDVAL_INCDEC_RT":"',
-    '","VALU_PD_AVG_SRTSELL_WT":"',
-    '","VALU_PD_CMP_TDD_SRTSELL_RTO":"',
-    '","PRC_YD":"',
-    '"},',
-)
-
-
 def _ranked(num: list[int], den: list[int], codes: list[str]) -> list[int]:
     """Positions by the exact ratio num / den, highest first, then code (KRX's top-50 order;
     scaled integers keep ratios of 15-digit figures apart)."""
     keys = [n * 10**32 // d for n, d in zip(num, den, strict=True)]
     return sorted(range(len(keys)), key=lambda k: (-keys[k], codes[k]))[:TOP]
-
-
-def _hundredths_of(x: np.ndarray) -> np.ndarray:
-    """Non-negative figures in hundredths, half up."""
-    return np.floor(np.asarray(x, dtype=np.float64) * 100 + 0.5).astype(np.int64)
 
 
 def ecos_usdkrw_row(time: str, value: str) -> dict:
@@ -109,6 +92,7 @@ class LandingWriter:
         #: per market, the text fields of the last session's files that other files repeat
         self.fields: dict[int, dict[str, np.ndarray]] = {}
         self._made_dirs: set[Path] = set()
+        self._top_heads: dict[tuple, str] = {}
         prefixes = [self._prefixes(i) for i in range(universe.N)]
         self._bal_prefix = [p[0] for p in prefixes]
         self._trd_prefix = [p[1] for p in prefixes]
@@ -212,37 +196,41 @@ class LandingWriter:
             self.fields[m] = {"shares": shares_f, "cap": cap_f, "vol": vol_f, "val": val_f}
             self._write(rel, self._envelope(body, day, rel))
 
-    def _top_head(self, idx, market: str, isin_field: str, first: str) -> np.ndarray:
-        secs = self.u.secs
-        return text_matrix(
-            [
-                f'{{"RANK":"{rank}","ISU_CD":"{secs[i].code}","{isin_field}":'
-                f'"{isin_for(secs[i].code)}","MKT_ID":"{MARKET_IDS[market]["mktId"]}",'
-                f'"ISU_ABBRV":{orjson.dumps(secs[i].abbr).decode()},"{first}":"'
-                for rank, i in enumerate(idx.tolist(), start=1)
-            ]
-        )
+    def _top_rows(self, idx, market: str, isin_field: str, figures) -> bytes:
+        """Rows of a top-50 screen: rank, codes, market and name of each of ``idx``, then
+        ``figures`` (per row, pairs of field name and text)."""
+        secs, mkt_id, out = self.u.secs, MARKET_IDS[market]["mktId"], []
+        for rank, (i, row) in enumerate(zip(idx.tolist(), figures, strict=True), start=1):
+            key = (i, isin_field, secs[i].abbr, market)
+            head = self._top_heads.get(key)
+            if head is None:
+                head = self._top_heads[key] = (
+                    f'"ISU_CD":"{secs[i].code}","{isin_field}":"{isin_for(secs[i].code)}",'
+                    f'"MKT_ID":"{mkt_id}","ISU_ABBRV":{orjson.dumps(secs[i].abbr).decode()}'
+                )
+            tail = ",".join(f'"{name}":"{text}"' for name, text in row)
+            out.append(f'{{"RANK":"{rank}",{head},{tail}}}')
+        return ",".join(out).encode()
 
     def _balance_top50(self, day, market, published, idx, qty, sh, close) -> None:
         """KRX's top 50 by balance ratio (MDCSTAT30801) of ``day``, published with the
         balances."""
         if not len(idx):
             return
-        q, s = qty[idx], sh[idx]
-        order = _ranked(q.tolist(), s.tolist(), [self.u.codes[i] for i in idx])
-        idx, q, s = idx[order], q[order], s[order]
-        c = close[idx]
-        body = records(
-            self._top_head(idx, market, "ISU_CD2", "BAL_QTY"),
-            [
-                int_field(q),
-                int_field(s),
-                int_field(q * c),
-                int_field(s * c),
-                hundredths_field(twice_rounded(q, s)),
-            ],
-            _BAL_TOP_SEPS,
-        )
+        q, s = qty[idx].tolist(), sh[idx].tolist()
+        order = _ranked(q, s, [self.u.codes[i] for i in idx])
+        c = close[idx].tolist()
+        figures = [
+            (
+                ("BAL_QTY", fmt_int(q[k])),
+                ("LIST_SHRS", fmt_int(s[k])),
+                ("BAL_AMT", fmt_int(q[k] * c[k])),
+                ("MKTCAP", fmt_int(s[k] * c[k])),
+                ("BAL_RTO", fmt_signed_hundredths(twice_rounded(q[k], s[k]))),
+            )
+            for k in order
+        ]
+        body = self._top_rows(idx[order], market, "ISU_CD2", figures)
         rel = landing_relpath(DATASETS["short_balance_top50"], day, market)
         self._write(rel, self._envelope(body, published, rel))
 
@@ -253,23 +241,26 @@ class LandingWriter:
             on = np.flatnonzero(self.u.market_id[stats.idx] == m)
             if not len(on):
                 continue
-            sv, v = stats.short_value[on], stats.total_value[on]
-            order = on[_ranked(sv.tolist(), v.tolist(), [self.u.codes[i] for i in stats.idx[on]])]
-            sv, v, avg = stats.short_value[order], stats.total_value[order], stats.avg_share_pct[order]
-            share = 100.0 * sv / v
-            body = records(
-                self._top_head(stats.idx[order], market, "ISU_CD_FULL", "CVSRTSELL_TRDVAL"),
-                [
-                    int_field(sv),
-                    int_field(v),
-                    hundredths_field(twice_rounded(sv, v)),
-                    hundredths_field(_hundredths_of(stats.multiple[order])),
-                    hundredths_field(_hundredths_of(avg)),
-                    hundredths_field(_hundredths_of(share / avg)),
-                    signed_hundredths_field(stats.change_h[order]),
-                ],
-                _TRD_TOP_SEPS,
-            )
+            sv, v = stats.short_value[on].tolist(), stats.total_value[on].tolist()
+            order = _ranked(sv, v, [self.u.codes[i] for i in stats.idx[on]])
+            multiple, avg = stats.multiple[on].tolist(), stats.avg_share_pct[on].tolist()
+            change = stats.change_h[on].tolist()
+            figures = [
+                (
+                    ("CVSRTSELL_TRDVAL", fmt_int(sv[k])),
+                    ("ACC_TRDVAL", fmt_int(v[k])),
+                    ("TDD_SRTSELL_WT", fmt_signed_hundredths(twice_rounded(sv[k], v[k]))),
+                    ("TDD_SRTSELL_TRDVAL_INCDEC_RT", fmt_signed_hundredths(hundredths_of(multiple[k]))),
+                    ("VALU_PD_AVG_SRTSELL_WT", fmt_signed_hundredths(hundredths_of(avg[k]))),
+                    (
+                        "VALU_PD_CMP_TDD_SRTSELL_RTO",
+                        fmt_signed_hundredths(hundredths_of(100.0 * sv[k] / v[k] / avg[k])),
+                    ),
+                    ("PRC_YD", fmt_signed_hundredths(change[k])),
+                )
+                for k in order
+            ]
+            body = self._top_rows(stats.idx[on][order], market, "ISU_CD_FULL", figures)
             rel = landing_relpath(DATASETS["short_trading_top50"], day, market)
             self._write(rel, self._envelope(body, day, rel))
 
@@ -294,15 +285,13 @@ class LandingWriter:
                     "MKT_ID": MARKET_IDS[d.market]["mktId"],
                     "VALU_PD_TR_DYS": str(d.window_sessions),
                     "TDD_SRTSELL_WT": fmt_signed_hundredths(
-                        int(twice_rounded(np.array([d.short_value]), np.array([d.total_value]))[0])
+                        twice_rounded(d.short_value, d.total_value)
                     ),
                     "PRC_YD": fmt_signed_hundredths(d.change_h),
                     "TDD_SRTSELL_TRDVAL_INCDEC_RT": fmt_signed_hundredths(
-                        int(_hundredths_of(d.multiple))
+                        hundredths_of(d.multiple)
                     ),
-                    "VALU_PD_AVG_SRTSELL_WT": fmt_signed_hundredths(
-                        int(_hundredths_of(d.avg_share_pct))
-                    ),
+                    "VALU_PD_AVG_SRTSELL_WT": fmt_signed_hundredths(hundredths_of(d.avg_share_pct)),
                     "SRTSELL_IMPSBL_DTEC_TP_NM": f"{d.designation_type}유형",
                 }
             )
