@@ -284,7 +284,8 @@ class Beside:
 
     def _draw_industries(self) -> None:
         """The reported industries take tickers in turns, each the one that brings their mean
-        2025 ratio nearest the reported figure; the rest spread over the other industries."""
+        2025 ratio nearest the reported figure (the groups then ranked as the figures are); the
+        rest spread over the other industries."""
         u, rng = self.u, self.rng
         k = 1 if self.ratio_n[1].any() else 0  # a range without 2025: its own sessions
         has = u.is_common & (self.ratio_n[k] > 0)
@@ -300,7 +301,9 @@ class Beside:
                 i = min(free, key=lambda j: (abs((total + ratio[j]) / n - target), u.codes[j]))
                 picked[k].append(i)
                 free.discard(i)
-        for k, members in picked.items():
+        # the groups in the order of the reported figures, whatever the turns gave
+        groups = sorted(picked.values(), key=lambda members: -ratio[members].mean())
+        for k, members in zip(sorted(REPORTED, key=lambda k: -REPORTED[k]), groups, strict=True):
             self.industry[members] = k
         rest = self.industry < 0
         others = np.arange(len(REPORTED), len(INDUSTRIES))

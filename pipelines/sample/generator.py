@@ -123,6 +123,7 @@ def _run_sessions(
         sh = market.step_shares(rng, listed, new_today)
         changed = membership.update(t, listed, cap_prev, behaviour.qty)
         elig = eligible(tl.scopes[t], listed, universe.market_id, membership.member)
+        elig &= ~overheat.banned(t)
         qty = behaviour.step_balances(
             t, tl.scopes[t], rng, elig, listed, halted, new_today, sh, close
         )

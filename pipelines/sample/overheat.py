@@ -233,11 +233,15 @@ class Overheat:
 
     # --- one session ---
 
+    def banned(self, t: int) -> np.ndarray:
+        """Tickers whose short selling is banned on session ``t`` (designated before)."""
+        return self.ban_last >= t
+
     def session(self, t, day, elig, listed, halted, new_today, close, prev_close, vol, upt, exm):
         """Plant, ban, assess session ``t``; ``close``, ``vol``, ``upt`` and ``exm`` are changed
         in place. Returns the statistics of the tickers assessed."""
         u = self.u
-        banned = self.ban_last >= t
+        banned = self.banned(t)
         free = elig & listed & ~halted & ~new_today & ~banned & (vol > 0)
         rules_today = {m: [r for r in self.rules if r.in_force(day) and r.market == name]
                        for m, name in enumerate(MARKETS)}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from bisect import bisect_right
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import orjson
@@ -122,7 +123,7 @@ class SampleTruth:
     def eligible(self, day: dt.date, ticker: str) -> bool:
         """Could ``ticker`` be sold short (new positions, uptick rule) on ``day``?"""
         market = self.market_on(day, ticker)
-        if market is None:
+        if market is None or (day, ticker) in self.ban_days:
             return False
         scope = regime_on(day).scope
         if scope == ALL_LISTED:
@@ -130,6 +131,11 @@ class SampleTruth:
         if scope == MARKET_MAKERS_ONLY:
             return False
         return self.is_member("KOSPI200" if market == "KOSPI" else "KOSDAQ150", day, ticker)
+
+    @cached_property
+    def ban_days(self) -> set[tuple[dt.date, str]]:
+        """(session, ticker) of every overheated ban day."""
+        return {(day, d.ticker) for d in self.designations for day in d.ban_days}
 
     def members_on(self, index_code: str, day: dt.date) -> list[str]:
         return sorted(
