@@ -301,8 +301,14 @@ class Beside:
                 i = min(free, key=lambda j: (abs((total + ratio[j]) / n - target), u.codes[j]))
                 picked[k].append(i)
                 free.discard(i)
-        # the groups in the order of the reported figures, whatever the turns gave
-        groups = sorted(picked.values(), key=lambda members: -ratio[members].mean())
+        # the groups in the order of the reported figures, whatever the turns gave (a sector's
+        # figure is the mean of its per-market means, as sector_short_balances has a row per
+        # market)
+        def sector_mean(members: list[int]) -> float:
+            markets = u.market_id[members]
+            return float(np.mean([ratio[members][markets == m].mean() for m in set(markets)]))
+
+        groups = sorted(picked.values(), key=lambda members: -sector_mean(members))
         for k, members in zip(sorted(REPORTED, key=lambda k: -REPORTED[k]), groups, strict=True):
             self.industry[members] = k
         rest = self.industry < 0
