@@ -255,7 +255,7 @@ def test_dimensions_and_marts_are_single_files(exported):
 
 def test_every_exported_column_chunk_is_zstd_compressed(exported):
     root, manifest = exported
-    for table, entry in manifest["tables"].items():
+    for entry in manifest["tables"].values():
         for f in entry["files"]:
             meta = pq.ParquetFile(root / f["path"]).metadata
             assert meta.num_row_groups >= 1, f["path"]

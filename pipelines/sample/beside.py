@@ -301,6 +301,7 @@ class Beside:
                 i = min(free, key=lambda j: (abs((total + ratio[j]) / n - target), u.codes[j]))
                 picked[k].append(i)
                 free.discard(i)
+
         # the groups in the order of the reported figures, whatever the turns gave (a sector's
         # figure is the mean of its per-market means, as sector_short_balances has a row per
         # market)

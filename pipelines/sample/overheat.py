@@ -243,27 +243,34 @@ class Overheat:
         u = self.u
         banned = self.banned(t)
         free = elig & listed & ~halted & ~new_today & ~banned & (vol > 0)
-        rules_today = {m: [r for r in self.rules if r.in_force(day) and r.market == name]
-                       for m, name in enumerate(MARKETS)}
+        rules_today = {
+            m: [r for r in self.rules if r.in_force(day) and r.market == name]
+            for m, name in enumerate(MARKETS)
+        }
         for i, d in list(self.pending_extension.items()):  # one planted extension per version
-            if self.ban_last[i] == t and d.version_id not in self.extended_versions:
-                if not halted[i] and vol[i] > 0:
-                    self._set_close(i, close, prev_close, 1 - _EXTENSION_FALL)
-                    self.extended_versions.add(d.version_id)
+            first = self.ban_last[i] == t and d.version_id not in self.extended_versions
+            if first and not halted[i] and vol[i] > 0:
+                self._set_close(i, close, prev_close, 1 - _EXTENSION_FALL)
+                self.extended_versions.add(d.version_id)
         window = self._window()
         used = set()
         for plan in self.plans:
             if plan.done or plan.raise_from is None or t < plan.raise_from:
                 continue
             if plan.ticker is None:
-                pool = np.flatnonzero(free & (u.market_id == plan.market_id) & u.is_common
-                                      & ~self.excluded & (prev_close >= 1000))
+                pool = np.flatnonzero(
+                    free
+                    & (u.market_id == plan.market_id)
+                    & u.is_common
+                    & ~self.excluded
+                    & (prev_close >= 1000)
+                )
                 if len(pool):
                     plan.ticker = int(pool[self.rng.integers(len(pool))])
             i = plan.ticker
             if i is not None and free[i]:
                 used.add(i)
-                upt[i], exm[i] = int(round(plan.raised_share * vol[i])), 0
+                upt[i], exm[i] = round(plan.raised_share * vol[i]), 0
                 if close[i] <= prev_close[i] * 0.97:
                     self._set_close(i, close, prev_close, _RAISED_FLOOR)
         base = {m: self._base(day, m) for m in range(len(MARKETS))}
@@ -298,8 +305,18 @@ class Overheat:
                 )
         kind = winner(fired)
         for i in np.flatnonzero(kind).tolist():
-            self._designate(t, i, int(kind[i]), rules_today[int(u.market_id[i])], int(cnt[i]),
-                            int(change_h[i]), short_value, total_value, multiple, avg_share)
+            self._designate(
+                t,
+                i,
+                int(kind[i]),
+                rules_today[int(u.market_id[i])],
+                int(cnt[i]),
+                int(change_h[i]),
+                short_value,
+                total_value,
+                multiple,
+                avg_share,
+            )
         idx = np.flatnonzero(candidate)
         bits = (fired[idx, 1:] * np.array([1, 2, 4, 8])).sum(axis=1)
         self.rows.append((idx, cnt[idx], bits, kind[idx]))
@@ -307,7 +324,11 @@ class Overheat:
         self._add_to_base(day, listed, short_value, total_value)
         shown = np.flatnonzero(assessed & (short_value > 0) & (avg_sv > 0) & (avg_share > 0))
         return SessionStats(
-            shown, short_value[shown], total_value[shown], avg_share[shown], multiple[shown],
+            shown,
+            short_value[shown],
+            total_value[shown],
+            avg_share[shown],
+            multiple[shown],
             change_h[shown],
         )
 
@@ -323,8 +344,13 @@ class Overheat:
         if plan.ticker is not None and plan.ticker in order:
             order.remove(plan.ticker)
             order.insert(0, plan.ticker)
-        others = [o for o in self.rules if o.version_id == r.version_id and o.market == r.market
-                  and o.designation_type != r.designation_type]
+        others = [
+            o
+            for o in self.rules
+            if o.version_id == r.version_id
+            and o.market == r.market
+            and o.designation_type != r.designation_type
+        ]
         change = _planted_change(r, others)
         for i in order[:5]:
             new_close = int(tick_round(np.array([prev_close[i] * (1 + change)]))[0])
@@ -337,8 +363,11 @@ class Overheat:
             sv, v = short_qty * new_close, total_qty * new_close
             fired = verdicts(
                 [o for o in self.rules if o.version_id == r.version_id and o.market == r.market],
-                ch / 100.0, np.array([100.0 * sv / v]), avg_share[i : i + 1],
-                np.array([sv / avg_sv]), base[plan.market_id],
+                ch / 100.0,
+                np.array([100.0 * sv / v]),
+                avg_share[i : i + 1],
+                np.array([sv / avg_sv]),
+                base[plan.market_id],
             )
             if winner(fired)[0] != r.designation_type:
                 continue
@@ -353,10 +382,18 @@ class Overheat:
     def _designate(self, t, i, kind, rules, cnt, change_h, sv, v, multiple, avg_share):
         rule = next(r for r in rules if r.designation_type == kind)
         d = Designation(
-            t=t, i=i, market=MARKETS[int(self.u.market_id[i])], designation_type=kind,
-            version_id=rule.version_id, window_sessions=cnt, change_h=change_h,
-            short_value=int(sv[i]), total_value=int(v[i]), multiple=float(multiple[i]),
-            avg_share_pct=float(avg_share[i]), ban_sessions=rule.ban_sessions,
+            t=t,
+            i=i,
+            market=MARKETS[int(self.u.market_id[i])],
+            designation_type=kind,
+            version_id=rule.version_id,
+            window_sessions=cnt,
+            change_h=change_h,
+            short_value=int(sv[i]),
+            total_value=int(v[i]),
+            multiple=float(multiple[i]),
+            avg_share_pct=float(avg_share[i]),
+            ban_sessions=rule.ban_sessions,
             extension_drop_pct=rule.extension_drop_pct,
         )
         self.designations.append(d)
@@ -365,7 +402,9 @@ class Overheat:
             self.pending_extension[i] = d
         for plan in self.plans:
             if (plan.rule.version_id, plan.market_id, plan.rule.designation_type) == (
-                rule.version_id, int(self.u.market_id[i]), kind
+                rule.version_id,
+                int(self.u.market_id[i]),
+                kind,
             ):
                 plan.done = True
 
@@ -429,8 +468,11 @@ def _planted_share(rule, others, avg_share, base) -> float:
     or for a type without a share condition twice the average, below every other type's."""
     need = [rule.share_min_pct or 0.0]
     if rule.share_base_multiple is not None:
-        need.append(min(rule.share_base_multiple * base, rule.base_share_cap_pct)
-                    if not np.isnan(base) else rule.base_share_cap_pct)
+        need.append(
+            min(rule.share_base_multiple * base, rule.base_share_cap_pct)
+            if not np.isnan(base)
+            else rule.base_share_cap_pct
+        )
     if rule.share_avg_multiple is not None:
         need.append(rule.share_avg_multiple * avg_share)
     if max(need) > 0:

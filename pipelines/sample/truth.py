@@ -266,7 +266,9 @@ def build_truth(
 def _candidates(sessions, codes, rows) -> dict[tuple[dt.date, str], CandidateTruth]:
     out = {}
     for day, (idx, cnt, bits, kind) in zip(sessions, rows, strict=True):
-        for i, n, b, k in zip(idx.tolist(), cnt.tolist(), bits.tolist(), kind.tolist(), strict=True):
+        for i, n, b, k in zip(
+            idx.tolist(), cnt.tolist(), bits.tolist(), kind.tolist(), strict=True
+        ):
             types = tuple(t for t in range(1, 5) if b & (1 << (t - 1)))
             out[(day, codes[i])] = CandidateTruth(n, types, k or None)
     return out

@@ -18,10 +18,10 @@ from pipelines.sample.formats import (
     fmt_signed_hundredths,
     hundredths,
     hundredths_field,
+    hundredths_of,
     int_field,
     isin_for,
     records,
-    hundredths_of,
     signed_hundredths,
     text_matrix,
     twice_rounded,
@@ -49,6 +49,8 @@ _TRD_SEPS = (
     '","TRDVAL_WT":"',
     '"},',
 )
+
+
 def _ranked(num: list[int], den: list[int], codes: list[str]) -> list[int]:
     """Positions by the exact ratio num / den, highest first, then code (KRX's top-50 order;
     scaled integers keep ratios of 15-digit figures apart)."""
@@ -250,7 +252,10 @@ class LandingWriter:
                     ("CVSRTSELL_TRDVAL", fmt_int(sv[k])),
                     ("ACC_TRDVAL", fmt_int(v[k])),
                     ("TDD_SRTSELL_WT", fmt_signed_hundredths(twice_rounded(sv[k], v[k]))),
-                    ("TDD_SRTSELL_TRDVAL_INCDEC_RT", fmt_signed_hundredths(hundredths_of(multiple[k]))),
+                    (
+                        "TDD_SRTSELL_TRDVAL_INCDEC_RT",
+                        fmt_signed_hundredths(hundredths_of(multiple[k])),
+                    ),
                     ("VALU_PD_AVG_SRTSELL_WT", fmt_signed_hundredths(hundredths_of(avg[k]))),
                     (
                         "VALU_PD_CMP_TDD_SRTSELL_RTO",
