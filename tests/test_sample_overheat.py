@@ -62,6 +62,13 @@ def test_bans_last_as_the_version_says_and_extend_after_a_fall(sample):
     assert extended and all(len(d.ban_days) == 2 for d in extended)
 
 
+def test_the_priority_decides_when_types_fire_together(sample):
+    _, truth = sample
+    together = [v for v in truth.overheat_candidates.values() if len(v.types) > 1]
+    assert {v.types for v in together} >= {(1, 4), (2, 4)}
+    assert all(v.designation_type == min(v.types) for v in together)
+
+
 def test_every_candidate_is_the_truths_verdict(sample):
     warehouse, truth = sample
     got = {

@@ -357,7 +357,7 @@ class Overheat:
             ch = _change_h(np.array([new_close]), prev_close[i : i + 1], np.array([1]))
             avg_sv = sum_sv[i] / cnt[i]
             multiple = _MARGIN * (r.value_multiple_min or 2.0)
-            share = _planted_share(r, others, avg_share[i], base[plan.market_id])
+            share = _planted_share(r, others, ch[0] / 100, avg_share[i], base[plan.market_id])
             short_qty = int(np.ceil(multiple * avg_sv / new_close))
             total_qty = max(int(np.ceil(100 * short_qty / share)), short_qty)
             sv, v = short_qty * new_close, total_qty * new_close
@@ -463,9 +463,11 @@ def _planted_change(rule: TypeRule, others: list[TypeRule]) -> float:
     return max(ceilings, default=-2.0) / 200
 
 
-def _planted_share(rule, others, avg_share, base) -> float:
+def _planted_share(rule, others, change_pct, avg_share, base) -> float:
     """Today's short share (%) of a planted designation: the margin over what the type needs,
-    or for a type without a share condition twice the average, below every other type's."""
+    and over the share floor of a lower-priority type the planted price also meets (both fire,
+    the priority decides); for a type without a share condition, twice the average, below every
+    other type's floor."""
     need = [rule.share_min_pct or 0.0]
     if rule.share_base_multiple is not None:
         need.append(
@@ -475,6 +477,10 @@ def _planted_share(rule, others, avg_share, base) -> float:
         )
     if rule.share_avg_multiple is not None:
         need.append(rule.share_avg_multiple * avg_share)
+    for o in others:
+        below = o.designation_type > rule.designation_type and o.share_min_pct is not None
+        if below and (o.price_change_max_pct is None or change_pct <= o.price_change_max_pct):
+            need.append(o.share_min_pct)
     if max(need) > 0:
         return min(_MARGIN * max(need), 95.0)
     floors = [o.share_min_pct for o in others if o.share_min_pct is not None]
