@@ -198,11 +198,11 @@ class LandingWriter:
             self.fields[m] = {"shares": shares_f, "cap": cap_f, "vol": vol_f, "val": val_f}
             self._write(rel, self._envelope(body, day, rel))
 
-    def _top_rows(self, idx, market: str, isin_field: str, figures) -> bytes:
-        """Rows of a top-50 screen: rank, codes, market and name of each of ``idx``, then
-        ``figures`` (per row, pairs of field name and text)."""
+    def _top_rows(self, idx, market: str, isin_field: str, tails: list[str]) -> bytes:
+        """Rows of a top-50 screen: rank, codes, market and name of each of ``idx``, then its
+        figures (``tails``, the JSON text after the name)."""
         secs, mkt_id, out = self.u.secs, MARKET_IDS[market]["mktId"], []
-        for rank, (i, row) in enumerate(zip(idx.tolist(), figures, strict=True), start=1):
+        for rank, (i, tail) in enumerate(zip(idx.tolist(), tails, strict=True), start=1):
             key = (i, isin_field, secs[i].abbr, market)
             head = self._top_heads.get(key)
             if head is None:
@@ -210,7 +210,6 @@ class LandingWriter:
                     f'"ISU_CD":"{secs[i].code}","{isin_field}":"{isin_for(secs[i].code)}",'
                     f'"MKT_ID":"{mkt_id}","ISU_ABBRV":{orjson.dumps(secs[i].abbr).decode()}'
                 )
-            tail = ",".join(f'"{name}":"{text}"' for name, text in row)
             out.append(f'{{"RANK":"{rank}",{head},{tail}}}')
         return ",".join(out).encode()
 
@@ -222,17 +221,13 @@ class LandingWriter:
         q, s = qty[idx].tolist(), sh[idx].tolist()
         order = _ranked(q, s, [self.u.codes[i] for i in idx])
         c = close[idx].tolist()
-        figures = [
-            (
-                ("BAL_QTY", fmt_int(q[k])),
-                ("LIST_SHRS", fmt_int(s[k])),
-                ("BAL_AMT", fmt_int(q[k] * c[k])),
-                ("MKTCAP", fmt_int(s[k] * c[k])),
-                ("BAL_RTO", fmt_signed_hundredths(twice_rounded(q[k], s[k]))),
-            )
+        tails = [
+            f'"BAL_QTY":"{q[k]:,}","LIST_SHRS":"{s[k]:,}","BAL_AMT":"{q[k] * c[k]:,}",'
+            f'"MKTCAP":"{s[k] * c[k]:,}",'
+            f'"BAL_RTO":"{fmt_signed_hundredths(twice_rounded(q[k], s[k]))}"'
             for k in order
         ]
-        body = self._top_rows(idx[order], market, "ISU_CD2", figures)
+        body = self._top_rows(idx[order], market, "ISU_CD2", tails)
         rel = landing_relpath(DATASETS["short_balance_top50"], day, market)
         self._write(rel, self._envelope(body, published, rel))
 
@@ -247,25 +242,17 @@ class LandingWriter:
             order = _ranked(sv, v, [self.u.codes[i] for i in stats.idx[on]])
             multiple, avg = stats.multiple[on].tolist(), stats.avg_share_pct[on].tolist()
             change = stats.change_h[on].tolist()
-            figures = [
-                (
-                    ("CVSRTSELL_TRDVAL", fmt_int(sv[k])),
-                    ("ACC_TRDVAL", fmt_int(v[k])),
-                    ("TDD_SRTSELL_WT", fmt_signed_hundredths(twice_rounded(sv[k], v[k]))),
-                    (
-                        "TDD_SRTSELL_TRDVAL_INCDEC_RT",
-                        fmt_signed_hundredths(hundredths_of(multiple[k])),
-                    ),
-                    ("VALU_PD_AVG_SRTSELL_WT", fmt_signed_hundredths(hundredths_of(avg[k]))),
-                    (
-                        "VALU_PD_CMP_TDD_SRTSELL_RTO",
-                        fmt_signed_hundredths(hundredths_of(100.0 * sv[k] / v[k] / avg[k])),
-                    ),
-                    ("PRC_YD", fmt_signed_hundredths(change[k])),
-                )
+            tails = [
+                f'"CVSRTSELL_TRDVAL":"{sv[k]:,}","ACC_TRDVAL":"{v[k]:,}",'
+                f'"TDD_SRTSELL_WT":"{fmt_signed_hundredths(twice_rounded(sv[k], v[k]))}",'
+                f'"TDD_SRTSELL_TRDVAL_INCDEC_RT":"{fmt_signed_hundredths(hundredths_of(multiple[k]))}",'
+                f'"VALU_PD_AVG_SRTSELL_WT":"{fmt_signed_hundredths(hundredths_of(avg[k]))}",'
+                '"VALU_PD_CMP_TDD_SRTSELL_RTO":"'
+                f'{fmt_signed_hundredths(hundredths_of(100.0 * sv[k] / v[k] / avg[k]))}",'
+                f'"PRC_YD":"{fmt_signed_hundredths(change[k])}"'
                 for k in order
             ]
-            body = self._top_rows(stats.idx[on][order], market, "ISU_CD_FULL", figures)
+            body = self._top_rows(stats.idx[on][order], market, "ISU_CD_FULL", tails)
             rel = landing_relpath(DATASETS["short_trading_top50"], day, market)
             self._write(rel, self._envelope(body, day, rel))
 
