@@ -57,6 +57,7 @@ def test_sample_eligibility_matches_truth_in_every_regime(sample):
         "KOSDAQ150 constituent under the constituents-only regime",
         "not a KOSPI200 constituent under the constituents-only regime",
         "not a KOSDAQ150 constituent under the constituents-only regime",
+        "designated overheated (short selling banned this session)",
     } == reasons
     # one row per ticker in that session's balance or trading files
     expected = rows(

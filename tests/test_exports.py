@@ -255,16 +255,9 @@ def test_dimensions_and_marts_are_single_files(exported):
         assert not (root / table).exists(), table
 
 
-#: Tables built from KRX's own screens (top 50s, designation list), which the sample does not
-#: write yet: empty on it, so they export a zero-row file.
-KRX_SCREEN_TABLES = {"krx_reconciliation", "short_overheat_designations"}
-
-
 def test_every_exported_column_chunk_is_zstd_compressed(exported):
     root, manifest = exported
-    for table, entry in manifest["tables"].items():
-        if table in KRX_SCREEN_TABLES:
-            continue
+    for entry in manifest["tables"].values():
         for f in entry["files"]:
             meta = pq.ParquetFile(root / f["path"]).metadata
             assert meta.num_row_groups >= 1, f["path"]
@@ -288,7 +281,7 @@ def test_duckdb_pyarrow_and_pandas_read_back_the_tables_rows(exported, tables, w
             cols = ", ".join(ident(c) for c in names)
             expected = normalized(con.execute(f"select {cols} from marts.{table}").fetchall())
             assert len(expected) == manifest["tables"][table]["rows"], table
-            assert len(expected) > 0 or table in KRX_SCREEN_TABLES, table
+            assert len(expected) > 0, table
             assert normalized(read_duckdb(con, root, table, names)) == expected, table
             assert normalized(read_pyarrow(root, table, names)) == expected, table
             assert normalized(read_pandas(root, table, names)) == expected, table

@@ -34,6 +34,7 @@ from pipelines.sample.formats import (
     isin_for,
     records,
     signed_hundredths,
+    signed_hundredths_field,
     text_matrix,
 )
 from pipelines.sample.market import tick_round
@@ -119,8 +120,7 @@ def _signed(v: np.ndarray) -> np.ndarray:
 def _signed_hundredths(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     """round(num / den * 100, 2) half up as ``"-4.18"`` text."""
     h = hundredths(np.abs(num), den)
-    sign = np.where(num < 0, 45, 0).astype(np.uint8)[:, None]
-    return np.concatenate([sign, hundredths_field(h)], axis=1)
+    return signed_hundredths_field(np.where(num < 0, -h, h))
 
 
 class Beside:
@@ -284,7 +284,8 @@ class Beside:
 
     def _draw_industries(self) -> None:
         """The reported industries take tickers in turns, each the one that brings their mean
-        2025 ratio nearest the reported figure; the rest spread over the other industries."""
+        2025 ratio nearest the reported figure (the groups then ranked as the figures are); the
+        rest spread over the other industries."""
         u, rng = self.u, self.rng
         k = 1 if self.ratio_n[1].any() else 0  # a range without 2025: its own sessions
         has = u.is_common & (self.ratio_n[k] > 0)
@@ -300,7 +301,16 @@ class Beside:
                 i = min(free, key=lambda j: (abs((total + ratio[j]) / n - target), u.codes[j]))
                 picked[k].append(i)
                 free.discard(i)
-        for k, members in picked.items():
+
+        # the groups in the order of the reported figures, whatever the turns gave (a sector's
+        # figure is the mean of its per-market means, as sector_short_balances has a row per
+        # market)
+        def sector_mean(members: list[int]) -> float:
+            markets = u.market_id[members]
+            return float(np.mean([ratio[members][markets == m].mean() for m in set(markets)]))
+
+        groups = sorted(picked.values(), key=lambda members: -sector_mean(members))
+        for k, members in zip(sorted(REPORTED, key=lambda k: -REPORTED[k]), groups, strict=True):
             self.industry[members] = k
         rest = self.industry < 0
         others = np.arange(len(REPORTED), len(INDUSTRIES))

@@ -6,6 +6,8 @@ the end: numpy does the digit work instead of one Python call per value.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 fmt_int = "{:,}".format
@@ -77,6 +79,24 @@ def hundredths_field(c: np.ndarray) -> np.ndarray:
     c = np.asarray(c, dtype=np.int64)
     frac = np.stack([np.full(len(c), 46), 48 + (c // 10) % 10, 48 + c % 10], axis=1)
     return np.concatenate([int_field(c // 100), frac.astype(np.uint8)], axis=1)
+
+
+def signed_hundredths_field(c: np.ndarray) -> np.ndarray:
+    """Signed hundredths as ``"-4.18"`` text."""
+    c = np.asarray(c, dtype=np.int64)
+    sign = np.where(c < 0, 45, 0).astype(np.uint8)[:, None]
+    return np.concatenate([sign, hundredths_field(np.abs(c))], axis=1)
+
+
+def twice_rounded(num: int, den: int) -> int:
+    """KRX's top-50 ratios in hundredths: num / den x 100 half up to three decimals, then to
+    two (non-negative integers, den > 0)."""
+    return ((num * 200_000 + den) // (2 * den) + 5) // 10
+
+
+def hundredths_of(x: float) -> int:
+    """A non-negative figure in hundredths, half up."""
+    return math.floor(x * 100 + 0.5)
 
 
 def _const(text: str, n: int) -> np.ndarray:

@@ -20,6 +20,10 @@ The market is invented but follows the real rules that the warehouse has to get 
 * exact arithmetic: ``BAL_AMT = BAL_QTY x close``, ``MKTCAP = LIST_SHRS x close``, ratios rounded
   to two decimals (never an exact half, so every rounding rule agrees), index market caps equal to
   the sum of their members' market caps (:mod:`~pipelines.sample.market`);
+* KRX's overheated short-selling rule, run as the sessions are generated from the rule's seed,
+  with sharp drops and short bursts planted so that every type of every version in force while
+  shorting is allowed fires; no short trading on ban days; KRX's designation list and its top-50
+  screens by balance ratio and by short share agree with it (:mod:`~pipelines.sample.overheat`);
 * the publication calendar: the end of the range is the sample's "today", so the balances of its
   last two sessions (published on T+2) are not there yet (:mod:`~pipelines.sample.writers`).
 
@@ -42,6 +46,7 @@ import numpy as np
 from pipelines.sample.beside import Beside
 from pipelines.sample.market import IndexLevels, Market, index_masks, tick_round
 from pipelines.sample.membership import Membership
+from pipelines.sample.overheat import Overheat
 from pipelines.sample.regime import ShortBehaviour, eligible
 from pipelines.sample.timeline import Timeline
 from pipelines.sample.truth import SampleTruth, build_truth
@@ -72,6 +77,7 @@ def generate(
     rng_m = np.random.default_rng([seed, 2])  # index decisions and index OHLC
     rng_x = np.random.default_rng([seed, 3])  # USD/KRW
     rng_b = np.random.default_rng([seed, 4])  # the datasets beside the balances
+    rng_o = np.random.default_rng([seed, 5])  # planted overheated designations
     universe = Universe(timeline, SCALES[scale], rng_u)
     market = Market(universe, rng_u)
     behaviour = ShortBehaviour(universe, rng_u)
@@ -79,15 +85,20 @@ def generate(
     membership = Membership(universe, rng_m)
     writer = LandingWriter(root, seed, universe)
     beside = Beside(writer, universe, rng_b)
-    _run_sessions(universe, market, behaviour, membership, writer, beside, rng, rng_m)
+    overheat = Overheat(universe, membership.member, rng_o)
+    _run_sessions(universe, market, behaviour, membership, overheat, writer, beside, rng, rng_m)
     beside.finish()
+    writer.overheat_lists(overheat.designations, min(r.starts_on for r in overheat.rules))
     writer.usdkrw(rng_x)
     writer.readme(scale)
-    return build_truth(seed, scale, universe, membership, writer.files)
+    return build_truth(seed, scale, universe, membership, overheat, writer.files)
 
 
-def _run_sessions(universe, market, behaviour, membership, writer, beside, rng, rng_m) -> None:
-    """Every session in order: events, prices, shares, membership, balances, trades, files."""
+def _run_sessions(
+    universe, market, behaviour, membership, overheat, writer, beside, rng, rng_m
+) -> None:
+    """Every session in order: events, prices, shares, membership, balances, trades, the
+    overheated rule, files."""
     tl, N = universe.timeline, universe.N
     T = tl.T
     master_ts = {
@@ -112,14 +123,22 @@ def _run_sessions(universe, market, behaviour, membership, writer, beside, rng, 
         sh = market.step_shares(rng, listed, new_today)
         changed = membership.update(t, listed, cap_prev, behaviour.qty)
         elig = eligible(tl.scopes[t], listed, universe.market_id, membership.member)
+        elig &= ~overheat.banned(t)
         qty = behaviour.step_balances(
             t, tl.scopes[t], rng, elig, listed, halted, new_today, sh, close
         )
         vol = market.volume(rng, sh, new_today, halted, listed)
         upt, exm = behaviour.short_volume(rng, vol, elig)
+        drawn = close.copy()
+        stats = overheat.session(
+            t, day, elig, listed, halted, new_today, close, prev_close, vol, upt, exm
+        )
+        planted = close != drawn
+        market.p[planted] = close[planted]
         if orders is None or t in universe.event_ts:
             orders = writer.orders(listed)
         writer.daily(day, orders, qty, sh, close, vol, upt, exm)
+        writer.trading_top50(day, stats)
         beside.session(t, day, orders, listed, qty, sh, close, prev_close, vol, upt + exm)
         cap = sh * close
         masks = index_masks(membership.member, listed, listed_prev, universe.market_id, market_prev)

@@ -142,11 +142,17 @@ class ShortBehaviour:
         exm[~self.market_maker | (ue > 0.6)] = 0
         upt = np.minimum(upt, vol)
         exm = np.minimum(exm, vol - upt)
-        while True:
-            tie = (vol > 0) & is_half(upt + exm, np.maximum(vol, 1))
-            if not tie.any():
-                break
-            dec_e = tie & (exm > 0)
-            exm = exm - dec_e
-            upt = upt - (tie & ~dec_e)
+        no_halves(upt, exm, vol)
         return upt, exm
+
+
+def no_halves(upt: np.ndarray, exm: np.ndarray, vol: np.ndarray) -> None:
+    """Never a half in the TRDVOL_WT / TRDVAL_WT ratios: one share less (exempt first) where
+    there is one; ``upt`` and ``exm`` change in place."""
+    while True:
+        tie = (vol > 0) & is_half(upt + exm, np.maximum(vol, 1))
+        if not tie.any():
+            return
+        dec_e = tie & (exm > 0)
+        exm -= dec_e
+        upt -= tie & ~dec_e

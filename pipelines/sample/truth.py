@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from bisect import bisect_right
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import orjson
@@ -13,6 +14,7 @@ import orjson
 from pipelines.regimes import ALL_LISTED, MARKET_MAKERS_ONLY, regime_on
 from pipelines.sample.formats import isin_for
 from pipelines.sample.membership import Membership
+from pipelines.sample.overheat import Overheat
 from pipelines.sample.universe import Universe
 from pipelines.sources.datasets import MARKETS
 
@@ -29,6 +31,28 @@ class SecurityTruth:
 
 
 Interval = tuple[str, dt.date, dt.date | None, str, str | None]
+
+
+@dataclass
+class DesignationTruth:
+    """An overheated designation as the generator's rule made it (KRX's list holds it)."""
+
+    detected_on: dt.date
+    ticker: str
+    market: str
+    designation_type: int
+    version_id: int
+    ban_days: list[dt.date]  # the sessions short selling was banned, the extension included
+    extended: bool
+
+
+@dataclass
+class CandidateTruth:
+    """The rule's verdict on one ticker-day where shorting was allowed and the ticker traded."""
+
+    window_sessions: int  # traded sessions in the 40-session window (assessed from 20)
+    types: tuple[int, ...]  # the types whose conditions all hold
+    designation_type: int | None  # the one that wins by priority
 
 
 @dataclass
@@ -61,6 +85,10 @@ class SampleTruth:
     #: the KOSDAQ 150 members forced out at the first rebalance of the constituents-only regime
     #: (or the first rebalance in range) while holding a large balance
     designated_leavers: list[str]
+    #: KRX's designation list as the generator's rule made it, in detection order
+    designations: list[DesignationTruth]
+    #: (session, ticker) -> the rule's verdict, for every ticker-day the rule looked at
+    overheat_candidates: dict[tuple[dt.date, str], CandidateTruth]
     files: list[str]  # landing paths written, relative to the root
     _member_index: dict = field(default_factory=dict, repr=False, compare=False)
 
@@ -95,7 +123,7 @@ class SampleTruth:
     def eligible(self, day: dt.date, ticker: str) -> bool:
         """Could ``ticker`` be sold short (new positions, uptick rule) on ``day``?"""
         market = self.market_on(day, ticker)
-        if market is None:
+        if market is None or (day, ticker) in self.ban_days:
             return False
         scope = regime_on(day).scope
         if scope == ALL_LISTED:
@@ -103,6 +131,11 @@ class SampleTruth:
         if scope == MARKET_MAKERS_ONLY:
             return False
         return self.is_member("KOSPI200" if market == "KOSPI" else "KOSDAQ150", day, ticker)
+
+    @cached_property
+    def ban_days(self) -> set[tuple[dt.date, str]]:
+        """(session, ticker) of every overheated ban day."""
+        return {(day, d.ticker) for d in self.designations for day in d.ban_days}
 
     def members_on(self, index_code: str, day: dt.date) -> list[str]:
         return sorted(
@@ -129,6 +162,11 @@ class SampleTruth:
             "ad_hoc_changes": self.ad_hoc_changes,
             "residuals": self.residuals,
             "designated_leavers": self.designated_leavers,
+            "designations": self.designations,
+            "overheat_candidates": [
+                {"trade_date": day, "ticker": ticker, **vars(verdict)}
+                for (day, ticker), verdict in self.overheat_candidates.items()
+            ],
             "files": self.files,
         }
 
@@ -148,7 +186,12 @@ def as_of(history: list[tuple[dt.date, str]], day: dt.date) -> str | None:
 
 
 def build_truth(
-    seed: int, scale: str, universe: Universe, membership: Membership, files: list[str]
+    seed: int,
+    scale: str,
+    universe: Universe,
+    membership: Membership,
+    overheat: Overheat,
+    files: list[str],
 ) -> SampleTruth:
     """The truth of a finished run, session positions turned into dates."""
     tl, u, mem = universe.timeline, universe, membership
@@ -201,5 +244,31 @@ def build_truth(
         ad_hoc_changes=[(k, S[t], u.codes[a], u.codes[b]) for k, t, a, b in mem.ad_hoc],
         residuals=[(k, u.codes[i], S[t], bal, day(z)) for k, i, t, bal, z, _ in mem.residuals],
         designated_leavers=[u.codes[i] for i in u.leavers],
+        designations=[
+            DesignationTruth(
+                detected_on=S[d.t],
+                ticker=u.codes[d.i],
+                market=d.market,
+                designation_type=d.designation_type,
+                version_id=d.version_id,
+                ban_days=[
+                    tl.published(S[d.t], k) for k in range(1, d.ban_sessions + d.extended + 1)
+                ],
+                extended=d.extended,
+            )
+            for d in overheat.designations
+        ],
+        overheat_candidates=_candidates(S, u.codes, overheat.rows),
         files=sorted(files),
     )
+
+
+def _candidates(sessions, codes, rows) -> dict[tuple[dt.date, str], CandidateTruth]:
+    out = {}
+    for day, (idx, cnt, bits, kind) in zip(sessions, rows, strict=True):
+        for i, n, b, k in zip(
+            idx.tolist(), cnt.tolist(), bits.tolist(), kind.tolist(), strict=True
+        ):
+            types = tuple(t for t in range(1, 5) if b & (1 << (t - 1)))
+            out[(day, codes[i])] = CandidateTruth(n, types, k or None)
+    return out

@@ -18,18 +18,23 @@ from pipelines.sample.formats import (
     fmt_signed_hundredths,
     hundredths,
     hundredths_field,
+    hundredths_of,
     int_field,
     isin_for,
     records,
     signed_hundredths,
     text_matrix,
+    twice_rounded,
 )
 from pipelines.sample.market import usdkrw_values
 from pipelines.sample.names import ENG_MARKER, NAME_MARKER, PREF
 from pipelines.sample.universe import Universe
 from pipelines.sources.datasets import DATASETS, MARKETS, landing_relpath
+from pipelines.sources.datasets.codes import MARKET_IDS
 
 README_NAME = "SAMPLE_README.txt"
+#: Rows of KRX's top-50 screens.
+TOP = 50
 
 _BAL_SEPS = ('","LIST_SHRS":"', '","BAL_AMT":"', '","MKTCAP":"', '","BAL_RTO":"', '"},')
 _TRD_SEPS = (
@@ -44,6 +49,13 @@ _TRD_SEPS = (
     '","TRDVAL_WT":"',
     '"},',
 )
+
+
+def _ranked(num: list[int], den: list[int], codes: list[str]) -> list[int]:
+    """Positions by the exact ratio num / den, highest first, then code (KRX's top-50 order;
+    scaled integers keep ratios of 15-digit figures apart)."""
+    keys = [n * 10**32 // d for n, d in zip(num, den, strict=True)]
+    return sorted(range(len(keys)), key=lambda k: (-keys[k], codes[k]))[:TOP]
 
 
 def ecos_usdkrw_row(time: str, value: str) -> dict:
@@ -82,6 +94,7 @@ class LandingWriter:
         #: per market, the text fields of the last session's files that other files repeat
         self.fields: dict[int, dict[str, np.ndarray]] = {}
         self._made_dirs: set[Path] = set()
+        self._top_heads: dict[tuple, str] = {}
         prefixes = [self._prefixes(i) for i in range(universe.N)]
         self._bal_prefix = [p[0] for p in prefixes]
         self._trd_prefix = [p[1] for p in prefixes]
@@ -161,6 +174,7 @@ class LandingWriter:
             )
             if bal_published is not None:
                 self._write(rel, self._envelope(body, bal_published, rel))
+                self._balance_top50(day, market, bal_published, idx[q > 0], qty, sh, close)
             v, sv, ua, ue, c = vol[idx], short[idx], upt[idx], exm[idx], close[idx]
             wt = hundredths_field(np.where(v > 0, hundredths(sv, np.maximum(v, 1)), 0))
             rel = landing_relpath(DATASETS["short_trading"], day, market)
@@ -183,6 +197,102 @@ class LandingWriter:
             )
             self.fields[m] = {"shares": shares_f, "cap": cap_f, "vol": vol_f, "val": val_f}
             self._write(rel, self._envelope(body, day, rel))
+
+    def _top_rows(self, idx, market: str, isin_field: str, tails: list[str]) -> bytes:
+        """Rows of a top-50 screen: rank, codes, market and name of each of ``idx``, then its
+        figures (``tails``, the JSON text after the name)."""
+        secs, mkt_id, out = self.u.secs, MARKET_IDS[market]["mktId"], []
+        for rank, (i, tail) in enumerate(zip(idx.tolist(), tails, strict=True), start=1):
+            key = (i, isin_field, secs[i].abbr, market)
+            head = self._top_heads.get(key)
+            if head is None:
+                head = self._top_heads[key] = (
+                    f'"ISU_CD":"{secs[i].code}","{isin_field}":"{isin_for(secs[i].code)}",'
+                    f'"MKT_ID":"{mkt_id}","ISU_ABBRV":{orjson.dumps(secs[i].abbr).decode()}'
+                )
+            out.append(f'{{"RANK":"{rank}",{head},{tail}}}')
+        return ",".join(out).encode()
+
+    def _balance_top50(self, day, market, published, idx, qty, sh, close) -> None:
+        """KRX's top 50 by balance ratio (MDCSTAT30801) of ``day``, published with the
+        balances."""
+        if not len(idx):
+            return
+        q, s = qty[idx].tolist(), sh[idx].tolist()
+        order = _ranked(q, s, [self.u.codes[i] for i in idx])
+        c = close[idx].tolist()
+        tails = [
+            f'"BAL_QTY":"{q[k]:,}","LIST_SHRS":"{s[k]:,}","BAL_AMT":"{q[k] * c[k]:,}",'
+            f'"MKTCAP":"{s[k] * c[k]:,}",'
+            f'"BAL_RTO":"{fmt_signed_hundredths(twice_rounded(q[k], s[k]))}"'
+            for k in order
+        ]
+        body = self._top_rows(idx[order], market, "ISU_CD2", tails)
+        rel = landing_relpath(DATASETS["short_balance_top50"], day, market)
+        self._write(rel, self._envelope(body, published, rel))
+
+    def trading_top50(self, day, stats) -> None:
+        """KRX's top 50 by short share of value (MDCSTAT30401) of ``day`` with KRX's 40-session
+        statistics, drawn from the tickers the overheated rule assessed (``stats``)."""
+        for m, market in enumerate(MARKETS):
+            on = np.flatnonzero(self.u.market_id[stats.idx] == m)
+            if not len(on):
+                continue
+            sv, v = stats.short_value[on].tolist(), stats.total_value[on].tolist()
+            order = _ranked(sv, v, [self.u.codes[i] for i in stats.idx[on]])
+            multiple, avg = stats.multiple[on].tolist(), stats.avg_share_pct[on].tolist()
+            change = stats.change_h[on].tolist()
+            tails = [
+                f'"CVSRTSELL_TRDVAL":"{sv[k]:,}","ACC_TRDVAL":"{v[k]:,}",'
+                f'"TDD_SRTSELL_WT":"{fmt_signed_hundredths(twice_rounded(sv[k], v[k]))}",'
+                f'"TDD_SRTSELL_TRDVAL_INCDEC_RT":"{fmt_signed_hundredths(hundredths_of(multiple[k]))}",'
+                f'"VALU_PD_AVG_SRTSELL_WT":"{fmt_signed_hundredths(hundredths_of(avg[k]))}",'
+                '"VALU_PD_CMP_TDD_SRTSELL_RTO":"'
+                f'{fmt_signed_hundredths(hundredths_of(100.0 * sv[k] / v[k] / avg[k]))}",'
+                f'"PRC_YD":"{fmt_signed_hundredths(change[k])}"'
+                for k in order
+            ]
+            body = self._top_rows(stats.idx[on][order], market, "ISU_CD_FULL", tails)
+            rel = landing_relpath(DATASETS["short_trading_top50"], day, market)
+            self._write(rel, self._envelope(body, day, rel))
+
+    def overheat_lists(self, designations, first_day: dt.date) -> None:
+        """KRX's designation list (MDCSTAT30901), one file per year from the rule's start,
+        newest detection first; a year without designations is an empty list."""
+        tl = self.timeline
+        by_year: dict[int, list] = {}
+        for day in tl.sessions:
+            if day >= first_day:
+                by_year.setdefault(day.year, [])
+        for d in designations:
+            day = tl.sessions[d.t]
+            last = d.ban_sessions + d.extended
+            by_year[day.year].append(
+                {
+                    "BAS_DD": f"{day:%Y/%m/%d}",
+                    "MKTACT_APPL_DD": f"{tl.published(day, 1):%Y/%m/%d}",
+                    "RELEAS_DD": f"{tl.published(day, last + 1):%Y/%m/%d}",
+                    "ISU_CD": self.u.codes[d.i],
+                    "ISU_CD_FULL": isin_for(self.u.codes[d.i]),
+                    "MKT_ID": MARKET_IDS[d.market]["mktId"],
+                    "VALU_PD_TR_DYS": str(d.window_sessions),
+                    "TDD_SRTSELL_WT": fmt_signed_hundredths(
+                        twice_rounded(d.short_value, d.total_value)
+                    ),
+                    "PRC_YD": fmt_signed_hundredths(d.change_h),
+                    "TDD_SRTSELL_TRDVAL_INCDEC_RT": fmt_signed_hundredths(
+                        hundredths_of(d.multiple)
+                    ),
+                    "VALU_PD_AVG_SRTSELL_WT": fmt_signed_hundredths(hundredths_of(d.avg_share_pct)),
+                    "SRTSELL_IMPSBL_DTEC_TP_NM": f"{d.designation_type}유형",
+                }
+            )
+        for year, rows in by_year.items():
+            rows.sort(key=lambda r: (r["BAS_DD"], r["ISU_CD"]), reverse=True)
+            rel = landing_relpath(DATASETS["short_overheat"], dt.date(year, 1, 1))
+            last_session = max(d for d in tl.sessions if d.year == year)
+            body = {"OutBlock_1": rows, "CURRENT_DATETIME": self._stamp(last_session, rel)}
+            self._write(rel, orjson.dumps(body))
 
     def constituents(self, day, member, close, prev_close, cap, halted) -> dict[str, list[str]]:
         """Index constituent snapshots of ``day`` (by market cap); returns the members' codes."""

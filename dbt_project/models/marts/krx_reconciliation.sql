@@ -94,7 +94,8 @@ balance_ratios as (
 -- KRX's printed statistics: shares, the price change and the multiple to two decimals (one
 -- unit of the last decimal, as above); the share against its average is printed from unrounded
 -- figures, so the warehouse's quotient of two rounded-looking inputs may differ by their
--- rounding propagated: 0.01 x (1 + ratio) / average share.
+-- rounding propagated: 0.01 x (1 + ratio) / average share (an average printed as 0.00 bounds
+-- nothing: then only the ratio's own rounding, 0.005).
 trading_statistics as (
 
     select
@@ -129,8 +130,11 @@ trading_statistics as (
             'top50_short_share_to_avg',
             trading_top50.short_share_to_avg,
             candidates.short_share_to_avg,
-            0.005 + 0.01 * (1 + trading_top50.short_share_to_avg)
-            / nullif(trading_top50.avg_short_share_40d_pct, 0)
+            0.005 + coalesce(
+                0.01 * (1 + trading_top50.short_share_to_avg)
+                / nullif(trading_top50.avg_short_share_40d_pct, 0),
+                0
+            )
         ),
         (
             'top50_short_value_multiple',
