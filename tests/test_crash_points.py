@@ -1,17 +1,18 @@
 """SIGKILL at randomly drawn points of a build, write errors at the export's write calls.
 
 An uninterrupted build of a three-session sample (``reference`` in conftest.py) records every
-failpoint it passes (``KRX_FAILPOINT_TRACE``): the raw load's, every dbt node's start and end,
-each export write and swap, the manifest and the publication. ``KRX_CRASH_POINTS`` of them
-(default 20) are drawn with ``KRX_CRASH_SEED`` (printed; set it to replay a failure): one of
-each kind of point, then the rest at random from all of them. Each drawn point kills a build of
-a second warehouse; the next build is the restart, itself killed at the next point, so every
-build starts from what a crash left (and the dead run's pool slot must be released first).
-After every kill the published warehouse is either absent or the reference build, never
-anything in between. After the last kill the warehouse is built again as two overlapping
-windows (the middle session twice): every table and exported row equals the reference, no
-temporary file is left in the exports, the manifest lists exactly the files with their rows and
-checksums, the pool slot is free and no working copy is left.
+failpoint it passes (``KRX_FAILPOINT_TRACE``): the raw load's (before and after each commit),
+every dbt node's start and end, each export write and swap, the manifest and the publication
+(copied, before and after the rename). ``KRX_CRASH_POINTS`` of them (default 12) are drawn with
+``KRX_CRASH_SEED`` (printed; set it to replay a failure): one of each kind of point, then the
+rest at random from all of them (most are dbt nodes). Each drawn point kills a build of a second
+warehouse; the next build is the restart, itself killed at the next point, so every build starts
+from what a crash left (and the dead run's pool slot must be released first). After every kill
+the published warehouse is either absent or the reference build, never anything in between.
+After the last kill the warehouse is built again as two overlapping windows (the middle session
+twice): every table and exported row equals the reference, no temporary file is left in the
+exports, the manifest lists exactly the files with their rows and checksums, the pool slot is
+free and no working copy is left.
 
 Then a full disk (ENOSPC) and a read-only export folder (EROFS) are injected after a table's
 Parquet write into a copy of the reference: the build fails naming the error and the file; the
@@ -48,7 +49,8 @@ def _kind(point: str) -> str:
 
 
 def _draw(points: list[str], count: int, seed: int) -> list[str]:
-    """``count`` points in random order: one of each kind, the rest from all the others."""
+    """``count`` points (at least one of each kind) in random order: one of each kind, the rest
+    from all the others."""
     rng = random.Random(seed)
     kinds = sorted({_kind(p) for p in points})
     drawn = [rng.choice([p for p in points if _kind(p) == kind]) for kind in kinds]
@@ -95,11 +97,16 @@ def test_sigkill_at_random_points_then_a_rebuild_matches_an_uninterrupted_build(
     reference_root, points = reference
     expected = published(reference_root)
     kinds = {_kind(p) for p in points}
-    assert {"raw-before-commit", "dbt-start", "dbt-done", "export-file-written"} <= kinds
-    assert {"export-before-manifest", "publication-before-replace"} <= kinds
+    assert {"raw-before-commit", "raw-committed", "dbt-start", "dbt-done"} <= kinds
+    assert {"export-file-written", "export-month-swapped", "export-before-manifest"} <= kinds
+    assert {
+        "publication-copied",
+        "publication-before-replace",
+        "publication-after-replace",
+    } <= kinds
 
     seed = int(os.environ.get("KRX_CRASH_SEED") or time.time_ns() % 1_000_000)
-    count = int(os.environ.get("KRX_CRASH_POINTS") or 20)
+    count = int(os.environ.get("KRX_CRASH_POINTS") or 12)
     drawn = _draw(points, count, seed)
     assert {_kind(p) for p in drawn} == kinds
     print(f"KRX_CRASH_SEED={seed}: {len(drawn)} of {len(points)} points: {' '.join(drawn)}")
