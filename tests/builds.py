@@ -157,6 +157,12 @@ class Builder:
         shutil.rmtree(self.instances, ignore_errors=True)
 
 
+def copy_built(source: Path, target: Path) -> None:
+    """A copy of a built warehouse folder (the DuckDB file, the exports, dbt's targets) whose
+    next build starts a Dagster instance of its own."""
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("dagster"), dirs_exist_ok=True)
+
+
 def succeeded(code: int, output: str, what: str = "the build") -> None:
     """Assert that a build ended well, printing no traceback and no lock error."""
     assert code == 0, f"{what}:\n{output[-4000:]}"

@@ -25,7 +25,6 @@ import hashlib
 import json
 import os
 import random
-import shutil
 import signal
 import time
 from pathlib import Path
@@ -35,7 +34,7 @@ import pytest
 
 from pipelines.exports import TEMPORARY_NAME
 from pipelines.publication import working_path
-from tests.builds import END, START, exports, published, slots_held, succeeded
+from tests.builds import END, START, copy_built, exports, published, slots_held, succeeded
 
 pytestmark = pytest.mark.slow
 
@@ -136,7 +135,7 @@ def test_a_failed_export_write_leaves_the_previous_exports_and_warehouse(
 ):
     reference_root, points = reference
     writes = [p for p in points if p.startswith("export-file-written@")][:-1]  # not the manifest
-    shutil.copytree(reference_root, tmp_path, dirs_exist_ok=True)  # a warehouse built once
+    copy_built(reference_root, tmp_path)  # a warehouse built once
     files, warehouse = _files(tmp_path / "exports"), published(tmp_path)
 
     point = writes[0] if error == "enospc" else writes[-1]

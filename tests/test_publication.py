@@ -22,7 +22,7 @@ import duckdb
 import pytest
 
 from pipelines.publication import abandon, begin_step, end_step, working_path
-from tests.builds import END, LANDING_START, slots_held, succeeded
+from tests.builds import END, LANDING_START, copy_built, slots_held, succeeded
 from tests.helpers import LOAD_TIMES, table_checksums
 
 WIDER = LANDING_START.isoformat()  # the start of a build that adds two sessions before START
@@ -56,7 +56,7 @@ def _tiny_market_cap(source: Path, target: Path, day: str) -> None:
 def test_a_reader_held_open_sees_the_last_complete_build_until_it_reconnects(
     builder, reference, tmp_path
 ):
-    shutil.copytree(reference[0], tmp_path / "built")
+    copy_built(reference[0], tmp_path / "built")
     root = tmp_path / "built"
     db = root / "krx.duckdb"
 
