@@ -7,7 +7,10 @@ data works on a copy of the DuckDB file).
   semi-annual rebalances, ad-hoc index changes, renames, a market transfer) with the
   generator's truth;
 * ``export_sample``: a three-month demo-scale sample (2021-05-24..2021-07-30, the June 2021
-  rebalance) for the export and summary tests.
+  rebalance) for the export and summary tests;
+* ``builder`` and ``reference``: ``krx-short build`` of a five-session sample in forked
+  processes (``tests.builds``), and one uninterrupted build, for the crash, reliability and
+  publication tests.
 
 dbt runs as a subprocess (the project's ``dbt`` next to this interpreter) with
 ``KRX_DUCKDB_PATH`` pointing at the warehouse's file and its artifacts in a temporary target.
@@ -15,9 +18,13 @@ dbt runs as a subprocess (the project's ``dbt`` next to this interpreter) with
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 
 from pipelines.defs.assets.dbt import build_dbt_command
+from tests.builds import LANDING_END, LANDING_START, Builder, succeeded
 from tests.fake_sources import credentials, fake  # noqa: F401  (fixtures for every module)
 from tests.helpers import (
     EXPORT_SAMPLE_END,
@@ -70,3 +77,26 @@ def section9(tmp_path_factory) -> Warehouse:
     """The real fixtures plus the recorded investor-type file (``tests.section9``), built."""
     base = tmp_path_factory.mktemp("section9")
     return build_warehouse(base, section9_landing(base / "landing"))
+
+
+@pytest.fixture(scope="session")
+def builder(tmp_path_factory) -> Iterator[Builder]:
+    """The forking builder (``tests.builds``) on a sample of LANDING_START..LANDING_END."""
+    from pipelines.sample.generator import generate
+
+    base = tmp_path_factory.mktemp("builds")
+    generate(base / "landing", LANDING_START, LANDING_END)
+    (base / "logs").mkdir()
+    builder = Builder(base / "landing", base / "logs")
+    yield builder
+    builder.close()
+
+
+@pytest.fixture(scope="session")
+def reference(builder, tmp_path_factory) -> tuple[Path, list[str]]:
+    """An uninterrupted build of START..END (tests copy it, never write it) and the failpoints
+    it passed, in order."""
+    root = tmp_path_factory.mktemp("reference")
+    trace = root / "failpoints.txt"
+    succeeded(*builder.build(root, KRX_FAILPOINT_TRACE=str(trace)))
+    return root, trace.read_text(encoding="utf-8").split()

@@ -9,8 +9,10 @@ The file is either rejected with a rule that names the file, or every row it wou
 what ``_independent_rows`` below (stdlib json and regular expressions, nothing of the project's
 reader or coercion) reads from the same bytes.
 
-``KRX_FUZZ_EXAMPLES`` sets the cases per dataset (default 250); the run is derandomized, so CI
-tries the same cases every time and a failure prints the example that replays it.
+Every kind of mutation is tried on every dataset: ``KRX_FUZZ_EXAMPLES`` sets the cases per
+dataset (default 150), shared evenly among the 15 kinds (10 each by default); the run is
+derandomized, so CI tries the same cases every time and a failure prints the example that
+replays it.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from pipelines.raw.batch import Screen, prepare_batch
 from pipelines.sources.datasets import DATASETS, Dataset, Kind
 from tests.helpers import REAL_ROOT
 
-EXAMPLES = int(os.environ.get("KRX_FUZZ_EXAMPLES", "250"))
+EXAMPLES = int(os.environ.get("KRX_FUZZ_EXAMPLES", "150"))
 ROWS_KEPT = 20  # records kept from each fixture: the rules, not the size, are under test
 
 ECOS_ROWS = [
@@ -283,6 +285,7 @@ _RECORD_EDITS = (
 )
 _ROW_EDITS = ("duplicate_row", "reorder_rows", "drop_rows")
 _BYTE_EDITS = ("byte_flip", "truncate", "insert_bytes", "encoding", "gzip")
+MUTATIONS = (*_RECORD_EDITS, *_ROW_EDITS, *_BYTE_EDITS)
 
 
 def _edit_record(draw, record: dict, kind: str) -> None:
@@ -332,15 +335,14 @@ def _edit_bytes(draw, data: bytes, kind: str, text_codec: str) -> bytes:
 
 
 @st.composite
-def mutated_file(draw, name: str) -> tuple[str, bytes]:
+def mutated_file(draw, name: str, kind: str) -> tuple[str, bytes]:
     """The landing path and mutated bytes of one case: the fixture as the source's JSON or (KRX
-    datasets) as a hand-downloaded CP949 CSV, with one mutation."""
+    datasets) as a hand-downloaded CP949 CSV, with one mutation of ``kind``."""
     dataset = DATASETS[name]
     relpath = FIXTURES[name][0]
     body = _base_body(name)
     records = _records_of(body, dataset)
     as_csv = dataset.folder.startswith("krx/") and draw(st.integers(0, 3)) == 0
-    kind = draw(st.sampled_from([*_RECORD_EDITS, "edit_value", *_ROW_EDITS, *_BYTE_EDITS]))
     if kind in _RECORD_EDITS:
         _edit_record(draw, records[draw(st.integers(0, len(records) - 1))], kind)
     elif kind == "duplicate_row":
@@ -373,46 +375,52 @@ def test_every_dataset_has_a_fuzz_fixture():
 @pytest.mark.parametrize("name", sorted(FIXTURES))
 def test_mutated_files_are_rejected_by_a_rule_or_load_exactly_what_they_say(name):
     dataset = DATASETS[name]
-    screen = Screen({}, {}, {}, None)
     outcomes = {"json loaded": 0, "rejected": 0}
     if dataset.folder.startswith("krx/"):
         outcomes["csv loaded"] = 0
-
     with tempfile.TemporaryDirectory() as folder:
-        root = Path(folder)
-
-        @settings(
-            max_examples=EXAMPLES,
-            derandomize=True,
-            database=None,
-            deadline=None,
-            suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-        )
-        @given(case=mutated_file(name))
-        def check(case):
-            relpath, data = case
-            path = root / relpath
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
-            try:
-                batch = prepare_batch(root, [relpath], screen)  # anything but a rejection fails
-            finally:
-                path.unlink()
-            rejections = {**batch.rejected, **batch.invalid}
-            if rejections:
-                (rejection,) = rejections.values()
-                assert rejection.relpath == relpath and str(rejection).startswith(relpath)
-                assert all(re.match(r"[a-z_]+", f.check) for f in rejection.failures), rejection
-                outcomes["rejected"] += 1
-                return
-            (table,) = batch.tables
-            try:
-                expected = _independent_rows(dataset, relpath, data)
-            except Unreadable as exc:
-                raise AssertionError(f"loaded a file the format does not allow: {exc}") from None
-            assert _loaded_rows(table, dataset) == expected
-            outcomes["csv loaded" if relpath.endswith(".csv") else "json loaded"] += 1
-
-        check()
+        for kind in MUTATIONS:
+            _check_mutations(name, kind, Path(folder), outcomes)
     # every outcome occurs, so the property is exercised on each side and for both formats
     assert all(outcomes.values()), outcomes
+
+
+def _check_mutations(name: str, kind: str, root: Path, outcomes: dict[str, int]) -> None:
+    """The property on the cases of one kind of mutation of one dataset, each written under
+    ``root`` and counted in ``outcomes``."""
+    dataset = DATASETS[name]
+    screen = Screen({}, {}, {}, None)
+
+    @settings(
+        max_examples=-(-EXAMPLES // len(MUTATIONS)),
+        derandomize=True,
+        database=None,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    @given(case=mutated_file(name, kind))
+    def check(case):
+        relpath, data = case
+        path = root / relpath
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        try:
+            batch = prepare_batch(root, [relpath], screen)  # anything but a rejection fails
+        finally:
+            path.unlink()
+        rejections = {**batch.rejected, **batch.invalid}
+        if rejections:
+            (rejection,) = rejections.values()
+            assert rejection.relpath == relpath and str(rejection).startswith(relpath)
+            assert all(re.match(r"[a-z_]+", f.check) for f in rejection.failures), rejection
+            outcomes["rejected"] += 1
+            return
+        (table,) = batch.tables
+        try:
+            expected = _independent_rows(dataset, relpath, data)
+        except Unreadable as exc:
+            raise AssertionError(f"loaded a file the format does not allow: {exc}") from None
+        assert _loaded_rows(table, dataset) == expected
+        outcomes["csv loaded" if relpath.endswith(".csv") else "json loaded"] += 1
+
+    check()

@@ -2,77 +2,43 @@
 (``pipelines.publication``).
 
 End to end, as a user does it: an analyst holds ``duckdb.connect(KRX_DUCKDB_PATH,
-read_only=True)`` open while ``krx-short build`` runs, once succeeding and once failing (a dbt
-test fails: sessions without a USD/KRW rate). The reader keeps seeing the last complete build
-until it reconnects; neither build prints a traceback or a lock error, and each releases the
-DuckDB pool slot. The registry and the dead-run cleanup are checked directly, without Dagster.
+read_only=True)`` open on a built warehouse (a copy of ``reference``, conftest.py) while
+``krx-short build`` runs, once succeeding (two earlier sessions added) and once failing (a dbt
+test fails: a market cap of 1 KRW). The reader keeps seeing the last complete build until it
+reconnects; neither build prints a traceback or a lock error, and each releases the DuckDB pool
+slot. The registry and the dead-run cleanup are checked directly, without Dagster.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import dagster as dg
 import duckdb
 import pytest
 
 from pipelines.publication import abandon, begin_step, end_step, working_path
-from pipelines.sample.generator import generate
+from tests.builds import END, LANDING_START, copy_built, slots_held, succeeded
 from tests.helpers import LOAD_TIMES, table_checksums
 
-KRX_SHORT = str(Path(sys.executable).parent / "krx-short")
-FIRST, SECOND, FAILING = "2021-06-08", "2021-06-09", "2021-06-10"
+WIDER = LANDING_START.isoformat()  # the start of a build that adds two sessions before START
+TINY_CAP = "2021-06-08"  # a session with balances, among the added ones
 KOSPI_LEVELS = "krx/index_ohlcv/KOSPI/2021.json"
-TRADING = "select count(*), max(trade_date) from marts.fct_short_trades"
-
-
-@pytest.fixture(scope="module")
-def landing(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("publication") / "landing"
-    generate(root, dt.date(2021, 6, 7), dt.date(2021, 6, 10))
-    return root
-
-
-def _env(root: Path, landing: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "KRX_LANDING_DIR": str(landing),
-        "KRX_DUCKDB_PATH": str(root / "krx.duckdb"),
-        "KRX_EXPORT_DIR": str(root / "exports"),
-        "DAGSTER_HOME": str(root / "dagster"),
-        "KRX_ALERT_LOG": str(root / "alerts.log"),
-    }
-
-
-def _build(env: dict[str, str], end: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [KRX_SHORT, "build", "--start", "2021-06-07", "--end", end],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+TRADING = "select count(*), min(trade_date) from marts.fct_short_trades"
 
 
 def _state(con) -> dict[str, tuple]:
     return table_checksums(con, ignore_columns=LOAD_TIMES)
 
 
-def _newest_session_elsewhere(db: Path) -> str:
+def _first_session_elsewhere(db: Path) -> str:
     code = f"import duckdb; print(duckdb.connect({str(db)!r}, read_only=True).sql({TRADING!r}))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return next(w for w in out.stdout.split() if w.startswith("2021-"))
-
-
-def _slots_held(root: Path) -> set[str]:
-    with dg.DagsterInstance.from_config(str(root / "dagster")) as instance:
-        return instance.event_log_storage.get_concurrency_run_ids()
 
 
 def _tiny_market_cap(source: Path, target: Path, day: str) -> None:
@@ -87,42 +53,39 @@ def _tiny_market_cap(source: Path, target: Path, day: str) -> None:
 
 
 @pytest.mark.slow
-def test_a_reader_held_open_sees_the_last_complete_build_until_it_reconnects(landing, tmp_path):
-    env = _env(tmp_path, landing)
-    db = tmp_path / "krx.duckdb"
-    first = _build(env, FIRST)
-    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+def test_a_reader_held_open_sees_the_last_complete_build_until_it_reconnects(
+    builder, reference, tmp_path
+):
+    copy_built(reference[0], tmp_path / "built")
+    root = tmp_path / "built"
+    db = root / "krx.duckdb"
 
     reader = duckdb.connect(str(db), read_only=True)  # the README's query, kept open
     before = _state(reader)
-    assert reader.execute(TRADING).fetchone()[1] == dt.date(2021, 6, 8)
+    assert reader.execute(TRADING).fetchone()[1] == dt.date(2021, 6, 9)
 
-    second = _build(env, SECOND)
-    output = second.stdout + second.stderr
-    assert second.returncode == 0, output[-3000:]
-    assert "Traceback" not in output and "Could not set lock" not in output
+    succeeded(*builder.build(root, WIDER, END))
     assert _state(reader) == before  # the open connection still reads the previous build
-    assert _slots_held(tmp_path) == set()
-    assert _newest_session_elsewhere(db) == "2021-06-09"  # another process: the new build
+    assert slots_held(root) == set()
+    assert _first_session_elsewhere(db) == "2021-06-07"  # another process: the new build
     reader.close()  # DuckDB hands a process's new connections the database it holds open
     with duckdb.connect(str(db), read_only=True) as fresh:
         after = _state(fresh)
-        assert fresh.execute(TRADING).fetchone()[1] == dt.date(2021, 6, 9)
+        assert fresh.execute(TRADING).fetchone()[1] == dt.date(2021, 6, 7)
     assert after != before
     reader = duckdb.connect(str(db), read_only=True)
 
     # a failing build (a dbt test fails) publishes nothing, held reader or not
-    _tiny_market_cap(landing, tmp_path / "tiny-cap", FIRST)  # a session with balances
-    failing = _build(_env(tmp_path, tmp_path / "tiny-cap"), FAILING)
-    output = failing.stdout + failing.stderr
-    assert failing.returncode == 1, output[-3000:]
+    _tiny_market_cap(builder.landing, tmp_path / "tiny-cap", TINY_CAP)
+    code, output = builder.build(root, WIDER, END, landing=tmp_path / "tiny-cap")
+    assert code == 1, output[-3000:]
     assert "accepted_range_fct_market_short_balances_balance_to_market_cap_pct" in output
     assert "Traceback" not in output and "Could not set lock" not in output
     assert _state(reader) == after
     reader.close()
     with duckdb.connect(str(db), read_only=True) as reconnected:
         assert _state(reconnected) == after  # still the last complete build
-    assert _slots_held(tmp_path) == set()
+    assert slots_held(root) == set()
     assert not working_path(db).exists()  # the failed run's working copy is gone
 
 
