@@ -3,12 +3,8 @@
 The builds run in processes forked from one that has imported the pipeline and loaded its
 definitions once (about 5 s a build saved): each is ``pipelines.cli.main(["build", ...])``, the
 ``krx-short`` command's own entry point, in its own process group (as a terminal's command, so
-``os.killpg`` sends Ctrl-C or SIGKILL to the build alone). A new warehouse folder's Dagster
-instance (``dagster/``) links to a folder in RAM where the system has one (``/dev/shm``):
-Dagster's SQLite event log opens, commits and syncs the file once per event, most of a small
-build's time on a busy disk (about a third here); a SIGKILL loses nothing either way, only a
-power cut would. Also here: what a build left (the published tables, the exported rows, the
-pool slots held).
+``os.killpg`` sends Ctrl-C or SIGKILL to the build alone). Also here: what a build left (the
+published tables, the exported rows, the pool slots held).
 """
 
 from __future__ import annotations
@@ -22,7 +18,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +30,6 @@ from tests.helpers import LOAD_TIMES, exported_rows, table_checksums
 #: The sample's landing zone, and the sessions a build covers (the last one a rebalance day).
 LANDING_START, LANDING_END = dt.date(2021, 6, 7), dt.date(2021, 6, 11)
 START, END = "2021-06-09", "2021-06-11"
-RAM = Path("/dev/shm")
 
 #: Reads one JSON request a line: ``start`` forks a build and answers its PID, ``wait`` answers
 #: the exit status of a started build (negative: the signal that killed it).
@@ -92,8 +86,6 @@ class Builder:
 
     def __init__(self, landing: Path, logs: Path):
         self.landing, self.logs, self.started = landing, logs, []
-        ram = RAM if RAM.is_dir() and os.access(RAM, os.W_OK) else None
-        self.instances = Path(tempfile.mkdtemp(prefix="krx-short-tests-", dir=ram))
         self.process = subprocess.Popen(
             [sys.executable, "-c", FORKING_BUILDER],
             stdin=subprocess.PIPE,
@@ -121,10 +113,7 @@ class Builder:
         number = len(self.started) + 1
         log = self.logs / f"build-{number}.log"
         home = root / "dagster"
-        if not os.path.lexists(home):  # a new warehouse: its instance in RAM
-            root.mkdir(parents=True, exist_ok=True)
-            (self.instances / str(number)).mkdir()
-            home.symlink_to(self.instances / str(number))
+        root.mkdir(parents=True, exist_ok=True)
         env = {
             "KRX_LANDING_DIR": str(landing or self.landing),
             "KRX_DUCKDB_PATH": str(root / "krx.duckdb"),
@@ -154,7 +143,6 @@ class Builder:
                 build.wait(60)
         self.process.stdin.close()
         self.process.wait(timeout=30)
-        shutil.rmtree(self.instances, ignore_errors=True)
 
 
 def copy_built(source: Path, target: Path) -> None:
