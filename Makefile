@@ -40,9 +40,10 @@ lint: env manifest
 	KRX_DUCKDB_PATH=$${KRX_DUCKDB_PATH:-$(CURDIR)/warehouse/krx_short.duckdb} \
 		$(BIN)/sqlfluff lint dbt_project/models --disable-progress-bar
 
-## ruff, sqlfluff and the whole test suite (slow tests included)
+## ruff, sqlfluff and the whole test suite (slow tests included), on two workers (pytest-xdist;
+## the tests of the shared reference build stay on one)
 test: lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadgroup
 
 ## the Dagster UI on http://127.0.0.1:$(PORT) (make dev PORT=3001 for another port)
 PORT ?= 3000

@@ -171,21 +171,24 @@ def test_a_raw_partitions_row_count_is_absent(tmp_path):
 # --- the marts' contracts ------------------------------------------------------------------------
 
 
-def test_every_marts_declared_column_types_are_the_warehouses(graph, real):
-    """Each mart's asset shows, before any run, the column types its contract declares, and they
-    are the types DuckDB built from the real fixtures."""
-    marts = [key for key in graph.get_all_asset_keys() if key.path[0] == "marts"]
-    assert len(marts) >= 20
+def test_every_dbt_models_declared_column_types_are_the_warehouses(graph, real):
+    """Each model's asset (staging, intermediate, marts) shows, before any run, the column types
+    its YAML declares (the marts' contracts enforce them), and they are the types DuckDB built
+    from the real fixtures."""
+    layers = ("staging", "intermediate", "marts")
+    models = [key for key in graph.get_all_asset_keys() if key.path[0] in layers]
+    assert {key.path[0] for key in models} == set(layers)
+    assert len([key for key in models if key.path[0] == "marts"]) >= 20
     with connect(real.db, read_only=True) as con:
-        for key in marts:
+        for key in models:
             declared = [
                 (c.name, c.type.upper())
                 for c in graph.get(key).metadata["dagster/column_schema"].columns
             ]
             built = con.execute(
                 "select column_name, data_type from information_schema.columns "
-                "where table_schema = 'marts' and table_name = ? order by ordinal_position",
-                [key.path[-1]],
+                "where table_schema = ? and table_name = ? order by ordinal_position",
+                [key.path[0], key.path[-1]],
             ).fetchall()
             assert declared == built, key
 

@@ -36,7 +36,8 @@ from pipelines.exports import TEMPORARY_NAME
 from pipelines.publication import working_path
 from tests.builds import END, START, copy_built, exports, published, slots_held, succeeded
 
-pytestmark = pytest.mark.slow
+#: One worker runs every test of the shared builder and reference build (``pytest -n``).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("builds")]
 
 MIDDLE = "2021-06-10"  # the session the two windows of the rebuild share
 

@@ -25,6 +25,9 @@ from pipelines.publication import abandon, begin_step, end_step, working_path
 from tests.builds import END, LANDING_START, copy_built, slots_held, succeeded
 from tests.helpers import LOAD_TIMES, table_checksums
 
+#: One worker runs every test of the shared builder and reference build (``pytest -n``).
+pytestmark = pytest.mark.xdist_group("builds")
+
 WIDER = LANDING_START.isoformat()  # the start of a build that adds two sessions before START
 TINY_CAP = "2021-06-08"  # a session with balances, among the added ones
 KOSPI_LEVELS = "krx/index_ohlcv/KOSPI/2021.json"

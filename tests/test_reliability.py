@@ -24,7 +24,8 @@ import pytest
 from pipelines.publication import working_path
 from tests.builds import exports, published, slots_held, succeeded, wait_for_dbt
 
-pytestmark = pytest.mark.slow
+#: One worker runs every test of the shared builder and reference build (``pytest -n``).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("builds")]
 
 
 def test_ctrl_c_then_sigkill_during_dbt_then_two_builds_at_once_match(builder, reference, tmp_path):
