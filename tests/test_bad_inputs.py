@@ -3,6 +3,7 @@ the rule; its failures land in raw.rejected_rows and no other table changes."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 from pathlib import Path
@@ -11,6 +12,7 @@ import duckdb
 import pytest
 
 from pipelines.raw.load import load_files, load_landing
+from pipelines.sources.datasets import DATASETS, PathError, parse_landing_path
 from tests.helpers import REAL_LANDING, table_checksums
 
 CORPUS = Path(__file__).parent / "bad_inputs"
@@ -33,6 +35,14 @@ def test_corpus_is_large_and_distinct():
     assert len(CASES) >= 25
     assert len({c["case"] for c in CASES}) == len(CASES)
     assert len({c["rule"] for c in CASES}) >= 20
+
+
+def test_every_dataset_has_cases_in_the_corpus():
+    datasets = set()
+    for case in CASES:
+        with contextlib.suppress(PathError):  # the cases of a bad path name no dataset
+            datasets.add(parse_landing_path(case["file"]).dataset.name)
+    assert datasets == set(DATASETS)
 
 
 def test_ecos_thousands_separator_is_a_number(baseline):

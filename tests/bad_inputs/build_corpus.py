@@ -28,6 +28,10 @@ INVESTORS = "krx/short_investor_value/KOSPI/2020.json"
 BALANCE_TOP50 = "krx/short_balance_top50/KOSPI/2020-01-06.json"
 TRADING_TOP50 = "krx/short_trading_top50/KOSPI/2020-01-06.json"
 OVERHEAT = "krx/short_overheat/2025.json"
+CONSTITUENTS = "krx/index_constituents/KOSPI200/2021-01-29.json"
+THEME = "krx/index_constituents/SEMI15/2021-01-29.json"
+SECTORS = "krx/sectors/KOSPI/2021-01-29.json"
+INVESTOR_VOLUMES = "krx/short_investor_volume/KOSPI/2020.json"
 
 
 def _real(relpath: str, rows: int = 5) -> dict:
@@ -64,6 +68,28 @@ def _overheat() -> dict:
     return {"OutBlock_1": [row], "CURRENT_DATETIME": "2026.01.25 PM 08:30:33"}
 
 
+def _sectors() -> dict:
+    """An industry answer in the documented MDCSTAT03901 format (no response was recorded)."""
+    rows = [
+        ("005930", "삼성전자", "전기전자", "82,000", "-1,700", "-2.03", "489,522,169,100,000", "2"),
+        ("000660", "SK하이닉스", "전기전자", "122,500", "-500", "-0.41", "89,180,289,712,500", "2"),
+        ("051910", "LG화학", "화학", "888,000", "-3,000", "-0.34", "62,686,330,296,000", "2"),
+    ]
+    fields = ("ISU_SRT_CD", "ISU_ABBRV", "IDX_IND_NM", "TDD_CLSPRC", "CMPPREVDD_PRC", "FLUC_RT")
+    return {
+        "block1": [
+            dict(
+                zip(fields, row[:6], strict=True),
+                MKT_TP_NM="KOSPI",
+                MKTCAP=row[6],
+                FLUC_TP_CD=row[7],
+            )
+            for row in rows
+        ],
+        "CURRENT_DATETIME": "2021.01.29 PM 08:30:33",
+    }
+
+
 def _rekeyed(body: dict, key: str) -> dict:
     """The same records under another list key."""
     records = body.get("output", body.get("OutBlock_1"))
@@ -91,7 +117,8 @@ def _dump(body: dict) -> bytes:
 def _rows(body: dict) -> list[dict]:
     if "StatisticSearch" in body:
         return body["StatisticSearch"]["row"]
-    return body["output"] if "output" in body else body["OutBlock_1"]
+    key = next(k for k in ("output", "OutBlock_1", "block1") if k in body)
+    return body[key]
 
 
 def _edit(relpath: str, change, base=None) -> bytes:
@@ -350,6 +377,7 @@ def section9_cases(investors: dict) -> list[tuple[str, str, bytes, str, int | No
     designation list (SPEC section 9)."""
     balance_top50 = _format("MDCSTAT30801_top50_KOSPI_2020-01-06.json")
     trading_top50 = _format("MDCSTAT30401_top50_share_KOSPI_2020-01-06.json")
+    constituents = _format("MDCSTAT00601_KOSPI_all_2021-01-29.json")
     return [
         (
             "prices_bad_number",
@@ -480,6 +508,48 @@ def section9_cases(investors: dict) -> list[tuple[str, str, bytes, str, int | No
             _edit(TRADING_TOP50, _set(5, TDD_SRTSELL_WT="27.07"), trading_top50),
             "ratio_inconsistent",
             5,
+        ),
+        (
+            "constituents_bad_ticker",
+            CONSTITUENTS,
+            _edit(CONSTITUENTS, _set(2, ISU_SRT_CD="00066"), constituents),
+            "ticker_format",
+            2,
+        ),
+        (
+            "constituents_wrong_list_key",
+            CONSTITUENTS,
+            _dump(_rekeyed(constituents, "OutBlock_1")),
+            "envelope",
+            None,
+        ),
+        (
+            "theme_bad_number",
+            THEME,
+            _edit(THEME, _set(3, MKTCAP="62,686,33O,296,000"), constituents),
+            "integer_format",
+            3,
+        ),
+        (
+            "sectors_bad_ticker",
+            SECTORS,
+            _edit(SECTORS, _set(1, ISU_SRT_CD="5930"), _sectors()),
+            "ticker_format",
+            1,
+        ),
+        (
+            "sectors_missing_industry",
+            SECTORS,
+            _edit(SECTORS, lambda rows: rows[1].pop("IDX_IND_NM"), _sectors()),
+            "missing_column",
+            2,
+        ),
+        (
+            "investor_volumes_not_summing",
+            INVESTOR_VOLUMES,
+            _edit(INVESTOR_VOLUMES, _set(2, STR_CONST_VAL5="1"), investors),
+            "investor_sum",
+            2,
         ),
         (
             "overheat_ban_before_detection",
