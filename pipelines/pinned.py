@@ -16,6 +16,7 @@ from importlib.metadata import version
 from dagster._core.errors import DagsterExecutionInterruptedError
 from dagster._core.events import ASSET_EVENTS
 from dagster._core.events.log import EventLogEntry
+from dagster._core.instance.ref import InstanceRef
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 from dagster._core.storage.event_log import SqliteEventLogStorage
 from dagster._core.storage.event_log.schema import (
@@ -37,6 +38,7 @@ __all__ = [
     "DagsterExecutionInterruptedError",
     "DbtCoreCliEventMessage",
     "EventLogEntry",
+    "InstanceRef",
     "SqlEventLogStorageTable",
     "SqliteEventLogStorage",
     "get_updated_cli_invocation_params_for_context",

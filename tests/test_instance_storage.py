@@ -101,6 +101,23 @@ def test_shipped_config_uses_the_batch_storage(tmp_path, monkeypatch, run_enviro
     assert (tmp_path / "home" / "history" / "runs" / "index.db").exists()
 
 
+def test_the_command_lines_instance_captures_no_step_output(tmp_path, monkeypatch):
+    """``krx-short build`` runs on the shipped instance without Dagster's stdout capture (its
+    ``tail`` and watcher processes); the UI's instance keeps it."""
+    from dagster._core.storage.local_compute_log_manager import LocalComputeLogManager
+    from dagster._core.storage.noop_compute_log_manager import NoOpComputeLogManager
+
+    from pipelines.instance import command_line_instance
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("KRX_INTERNALS", raising=False)
+    with command_line_instance() as instance:
+        assert isinstance(instance.event_log_storage, BatchSqliteEventLogStorage)
+        assert isinstance(instance.compute_log_manager, NoOpComputeLogManager)
+    with dg.DagsterInstance.get() as instance:
+        assert isinstance(instance.compute_log_manager, LocalComputeLogManager)
+
+
 def test_batch_storage_records_what_the_default_storage_records(
     tmp_path, monkeypatch, run_environment
 ):

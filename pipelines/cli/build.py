@@ -14,7 +14,7 @@ import dagster as dg
 from pipelines import settings
 from pipelines.calendar import sessions_between
 from pipelines.cli.progress import ProgressHandler, is_terminal, run_loggers
-from pipelines.instance import ensure_dagster_home, process_tags, release_dead_runs
+from pipelines.instance import command_line_instance, process_tags, release_dead_runs
 from pipelines.publication import abandon
 
 #: ``package.module.SomeError: `` at the start of an error's line.
@@ -71,8 +71,7 @@ def run_build(
     out = out or sys.stdout
     keys = partition_range(start, end)
     if instance is None:
-        ensure_dagster_home()
-        instance = dg.DagsterInstance.get()
+        instance = command_line_instance()
     release_dead_runs(instance)
     tty = is_terminal(out)
     first_partition = min(start, first_partition_day())
@@ -124,6 +123,12 @@ def summarise(result: dg.ExecuteInProcessResult) -> BuildOutcome:
             while error is not None and error.cause is not None:  # what the step raised
                 error = error.cause
             reason = _first_line(error.message) if error else "unknown error"
+            if (
+                error
+                and error.cls_name == "DagsterExecutionInterruptedError"
+                and reason.endswith(error.cls_name)
+            ):
+                reason = "interrupted (Ctrl-C or a stop signal)"
             outcome.failed_steps.append(f"{event.step_key}: {reason}")
     outcome.failed_checks, outcome.warnings = failed_checks(
         event.event_specific_data

@@ -18,6 +18,29 @@ CONFIG = Path(__file__).with_name("dagster.yaml")
 EVENT_STORAGE_KEY = "event_log_storage"
 
 
+#: Dagster's compute-log manager that captures nothing (``compute_logs`` of ``dagster.yaml``).
+NO_CAPTURE = {
+    "compute_logs": {
+        "module": "dagster._core.storage.noop_compute_log_manager",
+        "class": "NoOpComputeLogManager",
+    }
+}
+
+
+def command_line_instance() -> dg.DagsterInstance:
+    """The instance of ``$DAGSTER_HOME`` for a ``krx-short build``, without capturing the steps'
+    stdout and stderr: the command line writes them to its terminal and its log file already,
+    and Dagster's capture runs ``tail`` and a watcher process per step, which print a
+    ``KeyboardInterrupt`` traceback when Ctrl-C reaches the terminal's process group. Runs of
+    the UI keep the capture. (``KRX_INTERNALS=stock``: Dagster's own instance, capture on.)"""
+    home = ensure_dagster_home()
+    if settings.internals() == "stock":
+        return dg.DagsterInstance.get()
+    from pipelines.pinned import InstanceRef
+
+    return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home), overrides=NO_CAPTURE))
+
+
 def instance_config() -> str:
     """The shipped ``dagster.yaml``; with ``KRX_INTERNALS=stock``, without the batched event
     storage (Dagster's own SQLite storage then)."""
