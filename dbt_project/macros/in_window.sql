@@ -43,3 +43,14 @@
         {%- do return(relation) -%}
     {%- endif -%}
 {%- endmacro %}
+
+{#
+    An import CTE of an incremental model: every row of `relation`, or in an incremental run
+    only the rows of the run's window (on `column`).
+#}
+{% macro select_in_window(relation, column='trade_date') -%}
+    select * from {{ relation }}
+    {% if is_incremental() %}
+        where {{ in_window(column) }}
+    {% endif %}
+{%- endmacro %}

@@ -2,10 +2,7 @@ with
 
 holdings as (
 
-    select * from {{ ref('stg_krx__foreign_holdings') }}
-    {% if is_incremental() %}
-        where {{ in_window('trade_date') }}
-    {% endif %}
+    {{ select_in_window(ref('stg_krx__foreign_holdings')) }}
 
 ),
 

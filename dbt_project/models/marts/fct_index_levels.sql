@@ -2,10 +2,7 @@ with
 
 levels as (
 
-    select * from {{ ref('stg_krx__index_levels') }}
-    {% if is_incremental() %}
-        where {{ in_window('trade_date') }}
-    {% endif %}
+    {{ select_in_window(ref('stg_krx__index_levels')) }}
 
 ),
 

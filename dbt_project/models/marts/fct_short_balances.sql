@@ -2,10 +2,7 @@ with
 
 balances as (
 
-    select * from {{ ref('stg_krx__short_balances') }}
-    {% if is_incremental() %}
-        where {{ in_window('trade_date') }}
-    {% endif %}
+    {{ select_in_window(ref('stg_krx__short_balances')) }}
 
 ),
 

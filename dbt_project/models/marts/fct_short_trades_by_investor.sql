@@ -10,28 +10,19 @@ with
 
 volumes as (
 
-    select * from {{ ref('stg_krx__short_investor_volumes') }}
-    {% if is_incremental() %}
-        where {{ in_window('trade_date') }}
-    {% endif %}
+    {{ select_in_window(ref('stg_krx__short_investor_volumes')) }}
 
 ),
 
 amounts as (
 
-    select * from {{ ref('stg_krx__short_investor_values') }}
-    {% if is_incremental() %}
-        where {{ in_window('trade_date') }}
-    {% endif %}
+    {{ select_in_window(ref('stg_krx__short_investor_values')) }}
 
 ),
 
 trades as (
 
-    select * from {{ ref('fct_short_trades') }}
-    {% if is_incremental() %}
-        where {{ in_window('trade_date') }}
-    {% endif %}
+    {{ select_in_window(ref('fct_short_trades')) }}
 
 ),
 

@@ -2,10 +2,7 @@ with
 
 prices as (
 
-    select * from {{ ref('stg_krx__stock_prices') }}
-    {% if is_incremental() %}
-        where {{ in_window('trade_date') }}
-    {% endif %}
+    {{ select_in_window(ref('stg_krx__stock_prices')) }}
 
 ),
 

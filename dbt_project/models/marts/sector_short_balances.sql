@@ -2,19 +2,13 @@ with
 
 balances as (
 
-    select * from {{ ref('fct_short_balances') }}
-    {% if is_incremental() %}
-        where {{ in_window('trade_date') }}
-    {% endif %}
+    {{ select_in_window(ref('fct_short_balances')) }}
 
 ),
 
 trades as (
 
-    select * from {{ ref('fct_short_trades') }}
-    {% if is_incremental() %}
-        where {{ in_window('trade_date') }}
-    {% endif %}
+    {{ select_in_window(ref('fct_short_trades')) }}
 
 ),
 
