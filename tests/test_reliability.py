@@ -16,8 +16,10 @@ windows, are in ``test_crash_points.py``.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import signal
 import time
+from pathlib import Path
 
 import pytest
 
@@ -63,5 +65,8 @@ def test_ctrl_c_then_sigkill_during_dbt_then_two_builds_at_once_match(builder, r
     assert evening_schedule(context) is not None
     for build in (first, second):
         succeeded(*build.wait())
+    # each build names its own log file in its summary, even when both started in one second
+    logs = [re.search(r"^log: (.+)$", build.wait()[1], re.M)[1] for build in (first, second)]
+    assert len(set(logs)) == 2 and all(Path(log).is_file() for log in logs)
     assert published(tmp_path) == published(reference_root)
     assert exports(tmp_path) == exports(reference_root)

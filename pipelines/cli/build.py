@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import sys
 from dataclasses import dataclass, field
@@ -46,9 +47,10 @@ def partition_range(start: dt.date, end: dt.date) -> dg.PartitionKeyRange:
     return dg.PartitionKeyRange(sessions[0].isoformat(), sessions[-1].isoformat())
 
 
-def log_path(now: dt.datetime) -> Path:
-    """The log file of a build started at ``now``: ``logs/`` beside the DuckDB file."""
-    return settings.duckdb_path().parent / "logs" / f"build-{now:%Y%m%dT%H%M%S}.log"
+def log_path(now: dt.datetime, pid: int) -> Path:
+    """The log file of a build started at ``now`` by process ``pid``, in ``logs/`` beside the
+    DuckDB file (builds started in the same second keep a log each)."""
+    return settings.duckdb_path().parent / "logs" / f"build-{now:%Y%m%dT%H%M%S}-{pid}.log"
 
 
 def run_build(
@@ -78,7 +80,7 @@ def run_build(
     with settings.partitions_start_environment(first_partition):
         job = load_defs().resolve_job_def("krx_build")
     progress = ProgressHandler(out, total_steps=len(job.graph.nodes), tty=tty)
-    log_file = log_path(dt.datetime.now())
+    log_file = log_path(dt.datetime.now(), os.getpid())  # two builds in one second: two logs
     logger_defs, run_config = run_loggers(progress, log_file, verbose)
     try:
         with (
