@@ -47,19 +47,18 @@ krx_years as (
 
 ),
 
--- KRX's rank of each ticker against the warehouse's; a ticker the warehouse ranks elsewhere or
--- not at all fails (tolerance 0: the same tickers in the same order).
-balance_ranks as (
+-- Each ticker of KRX's balance top 50 beside the warehouse's ranking of it (null: not ranked).
+balance_top50_compared as (
 
     select
         balance_top50.trade_date,
         balance_top50.market,
-        'top50_balance_rank' as check_name,
         balance_top50.ticker,
-        cast(balance_top50.krx_rank as double) as krx_value,
-        cast(top_balances.rank as double) as warehouse_value,
-        0.0 as tolerance,
-        null as details
+        balance_top50.krx_rank,
+        balance_top50.reported_balance_ratio_pct,
+        top_balances.rank as warehouse_rank,
+        top_balances.balance_qty,
+        top_balances.listed_shares
     from balance_top50
     left join top_balances
         on
@@ -69,25 +68,36 @@ balance_ranks as (
 
 ),
 
+-- KRX's rank of each ticker against the warehouse's; a ticker the warehouse ranks elsewhere or
+-- not at all fails (tolerance 0: the same tickers in the same order).
+balance_ranks as (
+
+    select
+        trade_date,
+        market,
+        'top50_balance_rank' as check_name,
+        ticker,
+        cast(krx_rank as double) as krx_value,
+        cast(warehouse_rank as double) as warehouse_value,
+        0.0 as tolerance,
+        null as details
+    from balance_top50_compared
+
+),
+
 -- KRX rounds the printed ratio twice (three decimals, then two): one unit of the last decimal.
 balance_ratios as (
 
     select
-        balance_top50.trade_date,
-        balance_top50.market,
+        trade_date,
+        market,
         'top50_balance_ratio_pct' as check_name,
-        balance_top50.ticker,
-        balance_top50.reported_balance_ratio_pct as krx_value,
-        100.0 * top_balances.balance_qty / nullif(top_balances.listed_shares, 0)
-            as warehouse_value,
+        ticker,
+        reported_balance_ratio_pct as krx_value,
+        100.0 * balance_qty / nullif(listed_shares, 0) as warehouse_value,
         0.01 as tolerance,
         null as details
-    from balance_top50
-    left join top_balances
-        on
-            balance_top50.trade_date = top_balances.trade_date
-            and balance_top50.market = top_balances.market
-            and balance_top50.ticker = top_balances.ticker
+    from balance_top50_compared
 
 ),
 
