@@ -55,6 +55,7 @@ def balance_path(args: dict) -> dict:
     # dbt in process, as the pipeline runs it: untimed, the imports and a first parse (a
     # deployed project keeps dbt's partial parse between runs); timed, what every run does:
     # the parse from that state, then the build
+    from pipelines.defs.assets.dbt import build_dbt_command
     from pipelines.defs.dbt import runner
 
     os.environ["KRX_DUCKDB_PATH"] = args["db"]
@@ -71,8 +72,10 @@ def balance_path(args: dict) -> dict:
     target = str(scratch / "dbt-target")
     # cautious: only the tests of the selected models (not those that also read other models)
     select = ["--select", BALANCE_MODELS, "--indirect-selection", "cautious"]
+    # the pipeline's own command (unit tests left out), on the balance models
+    build = [*build_dbt_command(None).args, *select, *folders]
     dbt = runner.invoke_dbt(
-        ["build", *select, *folders, "--target-path", target, "--log-path", target],
+        [*build, "--target-path", target, "--log-path", target],
         manifest=manifest,
     )
     dbt_s = time.perf_counter() - started

@@ -189,13 +189,3 @@ def test_a_stale_usdkrw_rate_is_dated_and_flagged(sample, tmp_path):
     assert stale >= 2  # 2022-03-14 and 15 carry the rate of 2022-03-04
     status = {r["unique_id"].split(".")[2]: r["status"] for r in run.results}
     assert status["usdkrw_rate_at_most_three_sessions_old"] == "warn"
-
-
-def test_the_weekly_and_squeeze_unit_tests_run_and_pass(sample):
-    wh, _ = sample
-    units = {
-        r["unique_id"].split(".")[2]: r["status"]
-        for r in wh.build.results
-        if r["unique_id"].startswith("unit_test.")
-    }
-    assert units["index_weekly_returns"] == units["short_squeeze_watch"] == "pass"

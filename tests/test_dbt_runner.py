@@ -16,21 +16,25 @@ from pipelines.defs.assets.dbt import DbtCommand, build_dbt_command
 from pipelines.settings import window_environment
 from tests.helpers import PROJECT_DIR, rows
 
+EXCLUDED = ["--exclude-resource-type", "unit_test"]
+
 
 def test_build_dbt_command_without_window_builds_everything():
-    assert build_dbt_command(None) == DbtCommand(["build"], {})
+    assert build_dbt_command(None) == DbtCommand(["build", *EXCLUDED], {})
 
 
 def test_build_dbt_command_passes_the_half_open_window_as_iso_dates():
     command = build_dbt_command((dt.date(2021, 1, 27), dt.date(2021, 1, 28)))
-    assert command.args == ["build"]  # no --vars: they would cost a full re-parse per run
+    # no --vars: they would cost a full re-parse per run
+    assert command.args == ["build", *EXCLUDED]
     assert command.env == {"KRX_DBT_MIN_DATE": "2021-01-27", "KRX_DBT_MAX_DATE": "2021-01-28"}
 
 
 def test_build_dbt_command_full_refresh_drops_the_window():
-    assert build_dbt_command(None, True) == DbtCommand(["build", "--full-refresh"], {})
+    full = DbtCommand(["build", *EXCLUDED, "--full-refresh"], {})
+    assert build_dbt_command(None, True) == full
     window = (dt.date(2021, 1, 27), dt.date(2021, 1, 28))
-    assert build_dbt_command(window, True) == DbtCommand(["build", "--full-refresh"], {})
+    assert build_dbt_command(window, True) == full
 
 
 def test_window_environment_sets_and_restores_the_window(monkeypatch):

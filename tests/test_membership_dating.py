@@ -250,16 +250,6 @@ def test_snapshot_quality_flags_the_gaps(gappy):
     assert status["index_snapshot_not_above_the_index_size"] == "pass"
 
 
-def test_the_membership_unit_tests_run_and_pass(gappy):
-    _, build, _, _ = gappy
-    units = {
-        r["unique_id"]: r["status"]
-        for r in build.results
-        if r["unique_id"].startswith("unit_test.krx_short.dim_index_memberships.")
-    }
-    assert len(units) == 3 and set(units.values()) == {"pass"}
-
-
 def test_a_snapshot_above_the_index_s_size_fails_the_build(tmp_path):
     """One more member than the index holds contradicts its definition: an error, not a
     warning (150 real rows as KOSDAQ 150 snapshots, the middle one with a 151st)."""

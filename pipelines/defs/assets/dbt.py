@@ -8,7 +8,8 @@
 * ``krx_dbt_rollups``: everything downstream of them (market totals, residuals, weekly returns,
   the securities SCD2), rebuilt on every run from small inputs.
 
-All three run ``dbt build`` (so dbt tests become asset checks) in the DuckDB pool, inside the
+All three run ``dbt build`` (so dbt tests become asset checks; unit tests are left to
+``make test``) in the DuckDB pool, inside the
 op's process (``defs/dbt/runner.py``) or, with ``KRX_INTERNALS=stock``, as dagster-dbt's
 subprocess (``defs/dbt/stock.py``). The assets are built on first use (``build_dbt_assets``):
 they read the dbt manifest.
@@ -62,8 +63,17 @@ class DbtCommand:
     env: dict[str, str] = field(default_factory=dict)
 
 
+#: What every op's ``dbt build`` leaves out.
+UNIT_TESTS_EXCLUDED = ("--exclude-resource-type", "unit_test")
+BUILD = ("build", *UNIT_TESTS_EXCLUDED)
+
+
 def build_dbt_command(window: Window | None, full_refresh: bool = False) -> DbtCommand:
     """The dbt command of one op run.
+
+    Unit tests are left out (``UNIT_TESTS_EXCLUDED``): they check the models' logic on fixed
+    inputs, so their verdict cannot change with the data a run loads; ``make test`` runs them
+    (as dbt recommends: in development and CI, not in production runs).
 
     ``window`` is the half-open session window ``[start, end)`` of a partitioned run; it becomes
     ``KRX_DBT_MIN_DATE`` / ``KRX_DBT_MAX_DATE`` (ISO dates) that the incremental models and
@@ -72,14 +82,14 @@ def build_dbt_command(window: Window | None, full_refresh: bool = False) -> DbtC
     refresh rebuilds every incremental model from all raw data, so it drops the window.
     """
     if full_refresh:
-        return DbtCommand(["build", "--full-refresh"])
+        return DbtCommand([*BUILD, "--full-refresh"])
     if window is None:
-        return DbtCommand(["build"])
+        return DbtCommand([*BUILD])
     start, end = window
     if not start < end:
         raise ValueError(f"empty dbt window: {start} .. {end} (expected start < end)")
     min_date, max_date = settings.WINDOW_ENV
-    return DbtCommand(["build"], {min_date: start.isoformat(), max_date: end.isoformat()})
+    return DbtCommand([*BUILD], {min_date: start.isoformat(), max_date: end.isoformat()})
 
 
 class KrxDagsterDbtTranslator(DagsterDbtTranslator):
