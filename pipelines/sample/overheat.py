@@ -26,11 +26,13 @@ from pipelines.sample.names import KOSDAQ
 from pipelines.sample.regime import no_halves
 from pipelines.sample.universe import Universe
 from pipelines.sources.datasets import MARKETS
+from pipelines.sources.datasets.codes import dbt_var
 
 RULES_SEED = settings.DBT_PROJECT_DIR / "seeds" / "short_overheat_rules.csv"
-#: The window: the prior 40 sessions that were not the ticker's ban days; fewer than 20 traded
-#: sessions in it and the ticker is not assessed (KRX criteria page MMCSRTS008).
-WINDOW_SESSIONS, MIN_SESSIONS = 40, 20
+#: The window: the prior sessions that were not the ticker's ban days; with fewer traded
+#: sessions than the minimum in it the ticker is not assessed (the dbt project's vars).
+WINDOW_SESSIONS: int = dbt_var("overheat_window_sessions")
+MIN_SESSIONS: int = dbt_var("overheat_min_window_sessions")
 #: A planted designation's inputs clear its thresholds by this factor.
 _MARGIN = 1.3
 #: The price fall planted on a ban day to extend the ban (the seed's threshold is 5 %).

@@ -173,7 +173,7 @@ windows as (
     window prior_40 as (
         partition by ticker_sessions.ticker
         order by ticker_sessions.session_number
-        rows between 40 preceding and 1 preceding
+        rows between {{ var('overheat_window_sessions') }} preceding and 1 preceding
     )
 
 ),
@@ -195,7 +195,7 @@ assessed as (
             as short_value_multiple,
         quarter_bases.base_share_pct,
         windows.window_sessions,
-        windows.window_sessions >= 20 as is_assessed
+        windows.window_sessions >= {{ var('overheat_min_window_sessions') }} as is_assessed
     from windows
     inner join eligibility
         on
