@@ -9,16 +9,25 @@ from pipelines.sources.datasets.codes import (
     F,
     market_session,
 )
-from pipelines.sources.datasets.model import Dataset, Kind, Period
+from pipelines.sources.datasets.model import Dataset, Field, Kind, Period
+
+
+def _ranked(isin: str) -> tuple[Field, ...]:
+    """The fields a top-50 screen's rows start with: rank, ticker, ISIN (each screen names it
+    its own way), market and name."""
+    return (
+        F("RANK", Kind.INT),
+        F("ISU_CD", Kind.TICKER),
+        F(isin, Kind.TEXT),
+        F("MKT_ID", Kind.TEXT),
+        F("ISU_ABBRV", Kind.TEXT),
+    )
+
 
 SHORT_BALANCE_TOP50 = market_session(
     "short_balance_top50",
     fields=(
-        F("RANK", Kind.INT),
-        F("ISU_CD", Kind.TICKER),
-        F("ISU_CD2", Kind.TEXT),  # ISIN
-        F("MKT_ID", Kind.TEXT),
-        F("ISU_ABBRV", Kind.TEXT),
+        *_ranked("ISU_CD2"),
         F("BAL_QTY", Kind.INT),
         F("LIST_SHRS", Kind.INT),
         F("BAL_AMT", Kind.INT),
@@ -37,11 +46,7 @@ SHORT_BALANCE_TOP50 = market_session(
 SHORT_TRADING_TOP50 = market_session(
     "short_trading_top50",
     fields=(
-        F("RANK", Kind.INT),
-        F("ISU_CD", Kind.TICKER),
-        F("ISU_CD_FULL", Kind.TEXT),  # ISIN
-        F("MKT_ID", Kind.TEXT),
-        F("ISU_ABBRV", Kind.TEXT),
+        *_ranked("ISU_CD_FULL"),
         F("CVSRTSELL_TRDVAL", Kind.INT),
         F("ACC_TRDVAL", Kind.INT),
         F("TDD_SRTSELL_WT", Kind.FLOAT),  # today's short share of value, %
