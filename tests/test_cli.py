@@ -284,3 +284,21 @@ def test_a_failed_step_is_named_by_its_own_error_line():
         "Errors from dbt:\n  Failure in test not_null_x"
     )
     assert _first_line(message) == "dbt build: not_null_x failed (...)"
+
+
+def test_an_error_without_a_message_is_named_in_plain_words():
+    from types import SimpleNamespace
+
+    from pipelines.cli.build import step_reason
+
+    def error(message: str, cls_name: str) -> SimpleNamespace:  # as Dagster records a raise
+        return SimpleNamespace(message=message, cls_name=cls_name)
+
+    interrupted = "dagster._core.errors.DagsterExecutionInterruptedError\n"
+    assert step_reason(error(interrupted, "DagsterExecutionInterruptedError")) == (
+        "interrupted (Ctrl-C or a stop signal)"
+    )
+    assert step_reason(error("MemoryError\n", "MemoryError")) == "out of memory"
+    assert step_reason(error("ValueError\n", "ValueError")) == "ValueError (no message)"
+    assert step_reason(error("ValueError: bad date\n", "ValueError")) == "bad date"
+    assert step_reason(None) == "unknown error"

@@ -107,12 +107,31 @@ def run_build(
     return outcome
 
 
+#: Plain words for errors that carry no message of their own.
+PLAIN_REASONS = {
+    "DagsterExecutionInterruptedError": "interrupted (Ctrl-C or a stop signal)",
+    "KeyboardInterrupt": "interrupted (Ctrl-C or a stop signal)",
+    "MemoryError": "out of memory",
+}
+
+
 def _first_line(message: str) -> str:
     """The first line of an op's error that is not Dagster's wrapping, without the exception's
     class name."""
     lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
     own = [line for line in lines if "occurred while" not in line] or lines or ["unknown error"]
     return EXCEPTION_PREFIX.sub("", own[0])
+
+
+def step_reason(error) -> str:
+    """Why a step failed, from what it raised (Dagster's ``SerializableErrorInfo``): its own
+    first line, or plain words when the message is only the exception's class."""
+    if error is None:
+        return "unknown error"
+    reason = _first_line(error.message)
+    if reason.rsplit(".", 1)[-1].rstrip(":") == error.cls_name:
+        return PLAIN_REASONS.get(error.cls_name, f"{error.cls_name} (no message)")
+    return reason
 
 
 def summarise(result: dg.ExecuteInProcessResult) -> BuildOutcome:
@@ -124,14 +143,7 @@ def summarise(result: dg.ExecuteInProcessResult) -> BuildOutcome:
             error = event.step_failure_data.error
             while error is not None and error.cause is not None:  # what the step raised
                 error = error.cause
-            reason = _first_line(error.message) if error else "unknown error"
-            if (
-                error
-                and error.cls_name == "DagsterExecutionInterruptedError"
-                and reason.endswith(error.cls_name)
-            ):
-                reason = "interrupted (Ctrl-C or a stop signal)"
-            outcome.failed_steps.append(f"{event.step_key}: {reason}")
+            outcome.failed_steps.append(f"{event.step_key}: {step_reason(error)}")
     outcome.failed_checks, outcome.warnings = failed_checks(
         event.event_specific_data
         for event in result.all_events
