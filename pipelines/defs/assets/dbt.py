@@ -160,7 +160,7 @@ def _after_run_metadata(
 
     nodes = manifest.get("nodes", {})
     relations = {
-        uid: (nodes[uid]["schema"], nodes[uid].get("alias") or nodes[uid]["name"])
+        uid: _relation(nodes[uid])
         for uid in unique_ids
         if uid in nodes and nodes[uid]["config"].get("materialized") in COUNTED_MATERIALIZATIONS
     }
@@ -174,23 +174,27 @@ def _after_run_metadata(
             row = con.execute(f'select count(*) from "{schema}"."{name}"').fetchone()
             count_key = "table_rows" if partitioned else "dagster/row_count"
             metadata[uid] = {count_key: int(row[0]) if row else 0}
-        for uid in unique_ids:
-            if uid in nodes:
-                metadata.setdefault(uid, {})["dagster/column_schema"] = _typed_schema(
-                    con, nodes[uid]
-                )
+        built = [nodes[uid] for uid in unique_ids if uid in nodes]
+        columns = warehouse_columns(con, (_relation(node) for node in built))
+        for node in built:
+            metadata.setdefault(node["unique_id"], {})["dagster/column_schema"] = _typed_schema(
+                node, columns[_relation(node)]
+            )
         for uid in relations:
             metadata[uid].update(chart_metadata(con, uid, settings.export_dir() / "charts"))
     return metadata
 
 
-def _typed_schema(con, node: Mapping[str, Any]) -> dg.TableSchema:
+def _relation(node: Mapping[str, Any]) -> tuple[str, str]:
+    """(schema, name) of a model's or seed's relation."""
+    return node["schema"], node.get("alias") or node["name"]
+
+
+def _typed_schema(node: Mapping[str, Any], columns: list[tuple[str, str]]) -> dg.TableSchema:
     """A model's columns with their DuckDB types and the YAML's descriptions."""
     described = node.get("columns", {})
-    name = node.get("alias") or node["name"]
     return column_schema(
-        (column, type_, described.get(column, {}).get("description"))
-        for column, type_ in warehouse_columns(con, node["schema"], name)
+        (column, type_, described.get(column, {}).get("description")) for column, type_ in columns
     )
 
 

@@ -57,13 +57,18 @@ def column_schema(columns: Iterable[tuple[str, str, str | None]]) -> dg.TableSch
     )
 
 
-def warehouse_columns(con, schema: str, table: str) -> list[tuple[str, str]]:
-    """(name, DuckDB type) of a table or view, in column order."""
-    return con.execute(
-        "select column_name, data_type from information_schema.columns "
-        "where table_schema = ? and table_name = ? order by ordinal_position",
-        [schema, table],
+def warehouse_columns(con, relations: Iterable[tuple[str, str]]) -> dict[tuple[str, str], list]:
+    """(name, DuckDB type) of each column, in column order, of each (schema, table or view) of
+    ``relations``: one query for all (a query per relation took about 5 ms)."""
+    columns: dict[tuple[str, str], list] = {relation: [] for relation in relations}
+    rows = con.execute(
+        "select schema_name, table_name, column_name, data_type from duckdb_columns() "
+        "where database_name = current_database() order by column_index"
     ).fetchall()
+    for schema, table, column, type_ in rows:
+        if (schema, table) in columns:
+            columns[(schema, table)].append((column, type_))
+    return columns
 
 
 def dbt_test_description(test: Mapping[str, Any]) -> str:
