@@ -37,39 +37,6 @@ from pipelines.pinned import (
 #: dbt's events for a finished node, the ones dagster-dbt turns into Dagster events.
 RESULT_EVENTS = frozenset({"LogSeedResult", "LogModelResult", "LogSnapshotResult", "LogTestResult"})
 
-#: The file of an op's target folder holding the fingerprint (``project_fingerprint``) of the
-#: project whose unit tests last passed in that op.
-UNIT_TESTS_PASSED = "unit_tests_passed"
-
-
-def project_fingerprint(manifest: Any) -> str:
-    """A digest of everything a dbt unit test's result depends on: the checksum of every file
-    dbt parsed (models, macros, the YAML defining the unit tests, dbt's and the adapter's own
-    macros), the project, profile and vars hashes of the parse, and the versions of dbt and
-    DuckDB. Unit tests read fixed rows, never the warehouse: equal fingerprints, equal results."""
-    import hashlib
-
-    import duckdb
-    from dbt.version import __version__ as dbt_version
-
-    digest = hashlib.sha256(f"dbt {dbt_version} duckdb {duckdb.__version__}\n".encode())
-    state = manifest.state_check
-    hashes = [state.vars_hash, state.project_env_vars_hash, state.profile_hash]
-    hashes += [state.project_hashes[name] for name in sorted(state.project_hashes)]
-    digest.update(" ".join(h.checksum for h in hashes).encode())
-    for file_id in sorted(manifest.files):
-        digest.update(f"\n{file_id} {manifest.files[file_id].checksum.checksum}".encode())
-    return digest.hexdigest()
-
-
-def unit_test_args(target_path: Path, fingerprint: str) -> list[str]:
-    """dbt's arguments skipping the unit tests when they already passed in ``target_path`` on
-    the project of ``fingerprint``; none (they run) otherwise."""
-    marker = target_path / UNIT_TESTS_PASSED
-    if marker.is_file() and marker.read_text().strip() == fingerprint:
-        return ["--exclude-resource-type", "unit_test"]
-    return []
-
 
 @dataclass
 class DbtInvocation:
@@ -142,8 +109,8 @@ class DbtInvocation:
         return names
 
 
-#: Parsed manifests and their fingerprints by (project folder, profiles folder, warehouse file).
-_MANIFESTS: dict[tuple[str, str, str], tuple[Any, str]] = {}
+#: Parsed manifests by (project folder, profiles folder, warehouse file).
+_MANIFESTS: dict[tuple[str, str, str], Any] = {}
 
 
 class _Interrupts:
@@ -220,10 +187,6 @@ class DbtCore(dg.ConfigurableResource):
     def manifest(self, project_dir: str, parse_target: Path) -> Any:
         """dbt's manifest of ``project_dir`` for the current warehouse, parsed on first use
         (from the partial parse in ``parse_target`` when there is one)."""
-        return self._parsed(project_dir, parse_target)[0]
-
-    def _parsed(self, project_dir: str, parse_target: Path) -> tuple[Any, str]:
-        """The manifest and its ``project_fingerprint``."""
         key = (project_dir, self.profiles_dir, str(settings.duckdb_path()))
         if key not in _MANIFESTS:
             args = ["parse", "--quiet", "--no-write-json", *self._folders(project_dir)]
@@ -234,7 +197,7 @@ class DbtCore(dg.ConfigurableResource):
                     description=f"dbt parse failed: {result.exception} "
                     f"(dbt's debug log: {parse_target / 'dbt.log'})"
                 )
-            _MANIFESTS[key] = (result.result, project_fingerprint(result.result))
+            _MANIFESTS[key] = result.result
         return _MANIFESTS[key]
 
     def invoke(
@@ -248,10 +211,9 @@ class DbtCore(dg.ConfigurableResource):
     ) -> DbtInvocation:
         """Run ``dbt <args>`` on the op's selection, artifacts and log in ``target_path``.
 
-        The unit tests run only when they have not passed in this op on this project yet
-        (``unit_test_args``). dbt's ``manifest.json`` is not written (0.3-0.5 s a write, here
-        and in the parse; nothing reads it: the assets are built from the project's own),
-        ``run_results.json`` is."""
+        dbt's ``manifest.json`` is not written (0.3-0.5 s a write, here and in the parse;
+        nothing reads it: the assets are built from the project's own), ``run_results.json``
+        is."""
         params = get_updated_cli_invocation_params_for_context(
             context=context, manifest={}, dagster_dbt_translator=dagster_dbt_translator
         )
@@ -259,9 +221,8 @@ class DbtCore(dg.ConfigurableResource):
         # project (dagster-dbt), which is then the project to parse and run
         project = params.dbt_project
         project_dir = str(project.project_dir) if project else self.project_dir
-        manifest, fingerprint = self._parsed(project_dir, parse_target)
-        skip_units = unit_test_args(target_path, fingerprint)
-        full_args = [*args, *params.selection_args, *skip_units, *self._folders(project_dir)]
+        manifest = self.manifest(project_dir, parse_target)
+        full_args = [*args, *params.selection_args, *self._folders(project_dir)]
         full_args += ["--target-path", str(target_path), "--log-path", str(target_path)]
         full_args += ["--no-write-json"]
         if params.indirect_selection:
@@ -277,6 +238,4 @@ class DbtCore(dg.ConfigurableResource):
         invocation.exception = result.exception
         if hasattr(result.result, "write"):
             result.result.write(str(target_path / "run_results.json"))
-        if result.success and not skip_units:
-            (target_path / UNIT_TESTS_PASSED).write_text(fingerprint)
         return invocation
