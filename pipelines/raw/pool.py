@@ -114,7 +114,11 @@ def _pool(size: int) -> list[_Worker]:
 def _rest(pool: list[_Worker]) -> None:
     """After a map: the workers give back the memory they freed, and stop if no map uses them
     within ``IDLE_SECONDS``."""
-    _release_memory(pool)
+    try:
+        _release_memory(pool)
+    except (RuntimeError, OSError):  # a worker died after its last task: not the map's failure
+        stop_workers()
+        return
     timer = threading.Timer(IDLE_SECONDS, _stop_if_idle, (_maps,))
     timer.daemon = True
     timer.start()
