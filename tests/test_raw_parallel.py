@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import time
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from pipelines import settings
-from pipelines.raw import load
+from pipelines.raw import load, pool
 from pipelines.raw.batch import PreparedBatch, Screen, prepare_batch
 from pipelines.raw.load import load_landing
 from pipelines.raw.pool import ordered_map
@@ -113,3 +115,21 @@ def test_a_load_through_workers_equals_one_in_process(tmp_path, monkeypatch):
         figures.append((report.loaded, report.errors(), tables, rejections))
     assert figures[0] == figures[1]
     assert figures[0][0] and figures[0][1]  # some files loaded, some rejected
+
+
+def test_the_workers_serve_map_after_map_and_stop_when_idle(monkeypatch):
+    """A backfill loads dataset after dataset: one pool serves them all (no start-up per load),
+    a map that fails leaves none behind, and idle workers stop."""
+    tasks = [()] * 4
+    first = list(ordered_map(os.getpid, tasks, workers=2))
+    second = list(ordered_map(os.getpid, tasks, workers=2))
+    assert len(set(first)) == 2 and second == first
+    with pytest.raises(TypeError):
+        list(ordered_map(os.getpid, [(), (1,), (), ()], workers=2))
+    assert pool._WORKERS == []
+    monkeypatch.setattr(pool, "IDLE_SECONDS", 0.1)
+    third = list(ordered_map(os.getpid, tasks, workers=2))
+    assert not set(third) & set(first)
+    workers = list(pool._WORKERS)
+    time.sleep(1)
+    assert pool._WORKERS == [] and all(w.process.poll() is not None for w in workers)

@@ -111,6 +111,13 @@ VARIANTS = {
     "duplicate_key": lambda body: body.encode().replace(
         b'"ISU_ABBRV":', b'"ISU_ABBRV":"dup","ISU_ABBRV":', 1
     ),
+    # not JSON, but records Arrow's reader takes one after the other
+    "records_without_a_comma": lambda body: body.encode().replace(b"},{", b"}{", 1),
+    "records_separated_by_a_space": lambda body: body.encode().replace(b"},{", b"} {", 1),
+    "records_separated_by_a_newline": lambda body: body.encode().replace(b"},{", b"}\n{", 1),
+    "invalid_utf8_in_a_value": lambda body: body.encode().replace(
+        b'"ISU_CD":"0', b'"ISU_CD":"\xe1t', 1
+    ),
 }
 
 
@@ -125,7 +132,7 @@ def test_unusual_bodies_read_as_the_record_reader_reads_them(tmp_path, name):
 
 
 def test_a_file_the_ndjson_reader_refuses_does_not_stop_the_others(tmp_path, slow_reads):
-    """One body splits into lines polars refuses: its whole group is read record by record
+    """One body splits into lines Arrow's reader refuses: its whole group is read record by record
     and every file still reads as on its own."""
     good = [BALANCE, "krx/short_balance/KOSPI/2021-01-28.json"]
     odd = "krx/short_balance/KOSPI/2021-01-29.json"

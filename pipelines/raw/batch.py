@@ -198,9 +198,11 @@ def _validated(files: list[RawFile], invalid: dict[str, FileRejected]) -> Table 
     )
     lineage = {name for name, _ in LINEAGE_COLUMNS}
     names = [name for name, _ in columns(dataset) if name not in lineage]
-    rows = (
-        result.typed.filter(pl.col("_file").is_in(passed))
-        .with_columns(pl.col("_row_number").alias("row_number"))
-        .select(*names, "row_number", "_file")
+    typed = result.typed
+    if len(passed) < len(files):
+        typed = typed.filter(pl.col("_file").is_in(passed))
+    rows = typed.with_columns(pl.col("_row_number").alias("row_number")).select(
+        *names, "row_number", "_file"
     )
-    return Table(dataset, rows.to_arrow(), manifest.to_arrow())
+    # Arrow string views are polars' own strings (no copy), and DuckDB reads them as such
+    return Table(dataset, rows.to_arrow(compat_level=pl.CompatLevel.newest()), manifest.to_arrow())

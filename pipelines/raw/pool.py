@@ -4,7 +4,8 @@ Reading JSON into Python objects and then into columns runs Python code per valu
 the GIL, so a long load prepares its batches (read, screen, validate) in a few worker
 processes while the loading process inserts the batches prepared before. Short loads (an
 evening's files, the tests, a demo-scale backfill) run in process: starting a worker costs
-about a second, as much as reading some 100 MB of JSON.
+about a second, as much as reading some 100 MB of JSON. The workers outlive a load by
+``IDLE_SECONDS``, so the loads of a backfill, dataset after dataset, share one start.
 
 The workers are plain ``python -m pipelines.raw.pool`` subprocesses fed through pipes (not
 ``multiprocessing``), so the caller's main module is never imported again in a child and
@@ -15,7 +16,10 @@ the order it was asked, so results come back in task order.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import ctypes
+import gc
 import os
 import pickle
 import queue
@@ -67,7 +71,8 @@ def ordered_map(
         for task in tasks:
             yield function(*task)
         return
-    pool = [_Worker() for _ in range(min(workers, len(tasks)))]
+    pool = _pool(min(workers, len(tasks)))
+    done = False
     try:
         ahead = AHEAD_PER_WORKER * len(pool)
         for i, task in enumerate(tasks[:ahead]):
@@ -77,9 +82,86 @@ def ordered_map(
             if following < len(tasks):
                 pool[following % len(pool)].ask(function, tasks[following])
             yield pool[i % len(pool)].answer(i)
+        done = True
     finally:
-        for worker in pool:
-            worker.close()
+        if done:
+            _rest(pool)
+        else:  # answers may still be on their way: the next map starts afresh
+            stop_workers()
+
+
+#: The workers this process started, kept between maps: a backfill loads dataset after dataset
+#: in one process, and each load would otherwise start (and import) its own. They stop when
+#: idle for ``IDLE_SECONDS`` (each holds a few hundred MB) and at exit.
+_WORKERS: list[_Worker] = []
+_LOCK = threading.Lock()
+_maps = 0  # maps started: an idle timer stops the workers only if none started since
+IDLE_SECONDS = 30.0
+
+
+def _pool(size: int) -> list[_Worker]:
+    """``size`` workers of this process's pool, started when missing."""
+    global _maps
+    with _LOCK:
+        _maps += 1
+        if any(w.pid != os.getpid() or w.process.poll() is not None for w in _WORKERS):
+            _stop()  # one has died, or the pool is a forked parent's
+        while len(_WORKERS) < size:
+            _WORKERS.append(_Worker())
+        return _WORKERS[:size]
+
+
+def _rest(pool: list[_Worker]) -> None:
+    """After a map: the workers give back the memory they freed, and stop if no map uses them
+    within ``IDLE_SECONDS``."""
+    try:
+        _release_memory(pool)
+    except (RuntimeError, OSError):  # a worker died after its last task: not the map's failure
+        stop_workers()
+        return
+    timer = threading.Timer(IDLE_SECONDS, _stop_if_idle, (_maps,))
+    timer.daemon = True
+    timer.start()
+
+
+def _stop_if_idle(maps: int) -> None:
+    with _LOCK:
+        if maps == _maps:
+            _stop()
+
+
+def stop_workers() -> None:
+    """Stop this process's workers (the next map starts new ones)."""
+    with _LOCK:
+        _stop()
+
+
+def _stop() -> None:
+    workers = [w for w in _WORKERS if w.pid == os.getpid()]
+    _WORKERS.clear()
+    for worker in workers:
+        worker.close()
+
+
+atexit.register(stop_workers)
+
+
+def _release_memory(pool: list[_Worker]) -> None:
+    """Have idle workers hand their freed memory back to the OS (``GLIBC_KEEP_FREED_MEMORY``
+    keeps it in their heaps while they work)."""
+    for worker in pool:
+        worker.ask(release_memory, ())
+    for i, worker in enumerate(pool):
+        worker.answer(i)
+
+
+def release_memory() -> None:
+    """Collect garbage and return free heap memory to the OS (glibc's ``malloc_trim``)."""
+    gc.collect()
+    if "pyarrow" in sys.modules:
+        sys.modules["pyarrow"].default_memory_pool().release_unused()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).malloc_trim(0)
 
 
 class _Worker:
@@ -88,6 +170,7 @@ class _Worker:
     loader inserts."""
 
     def __init__(self):
+        self.pid = os.getpid()  # the process that started it
         path = os.environ.get("PYTHONPATH")
         env = {
             **os.environ,

@@ -17,8 +17,11 @@ from functools import cached_property
 from operator import itemgetter
 from pathlib import Path
 
+import numpy as np
 import orjson
 import polars as pl
+import pyarrow as pa
+import pyarrow.json as pj
 
 from pipelines.sources.datasets import (
     MISSING,
@@ -113,7 +116,7 @@ def read_changed(
     ``known[relpath]`` (already loaded).
 
     The plain JSON files of one dataset whose bodies are compact lists of string-valued
-    records (everything KRX and ECOS send) are parsed together by polars' NDJSON reader, a few
+    records (everything KRX and ECOS send) are parsed together by Arrow's JSON reader, a few
     times faster than building columns from Python objects. Every file the fast path cannot
     vouch for, and every file of a group it fails on, is read by ``parse_file``, which names
     each problem; the frames are the same either way.
@@ -125,13 +128,13 @@ def read_changed(
         sha = file_sha256(data)
         if sha == known.get(relpath):
             continue
-        part = _ndjson_part(relpath, data, sha)
+        part = _list_part(relpath, data, sha)
         if part is None:
             results[i] = _parsed(relpath, data, sha)
         else:
             groups.setdefault(part.landing.dataset.name, []).append((i, part))
     for group in groups.values():
-        frames = _ndjson_frames([part for _, part in group])
+        frames = _list_frames([part for _, part in group])
         for n, (i, part) in enumerate(group):
             if frames is None:
                 results[i] = _parsed(part.landing.relpath, part.body, part.sha)
@@ -149,23 +152,23 @@ def _parsed(relpath: str, data: bytes, sha: str) -> RawFile | FileRejected:
 
 @dataclass
 class _Part:
-    """A file's record list as NDJSON lines, with what the fast path checks them against."""
+    """A plain JSON file whose record list, ``body[start:end]``, the fast path may read: from
+    its first record's ``{`` to its last record's ``}`` (empty for an empty list)."""
 
     landing: LandingFile
     sha: str
     body: bytes
-    lines: bytes
-    records: int
+    start: int
+    end: int
 
 
-def _ndjson_part(relpath: str, data: bytes, sha: str) -> _Part | None:
-    """The record list of a plain JSON body as one line per record, or None when the body is
-    not a compact list of flat string-valued objects under the dataset's list key (the checks
-    are byte counts; anything unusual is left to ``parse_file``).
+def _list_part(relpath: str, data: bytes, sha: str) -> _Part | None:
+    """The record list of a plain JSON body, or None when the body is not a compact list of
+    objects under the dataset's list key (anything unusual is left to ``parse_file``).
 
     The list is cut out at its key and the last ``}]``; the rest of the body with ``[]`` in its
-    place must parse and hold ``[]`` at the list key, and a separator ``},{`` inside a string
-    would leave an unterminated string that the NDJSON reader refuses.
+    place must parse and hold ``[]`` at the list key. What the list holds is checked by
+    ``_list_frames``.
     """
     try:
         landing = parse_landing_path(relpath)
@@ -193,32 +196,52 @@ def _ndjson_part(relpath: str, data: bytes, sha: str) -> _Part | None:
         return None
     if node != []:
         return None
-    lines = data[opening + 1 : closing].replace(b"},{", b"}\n{")
-    # every value a string: one '":"' per key and value, no other '":', the dataset's fields
-    # in every record (a record short of one shows as a null in the NDJSON read)
-    pairs = lines.count(b'":"')
-    records, extra = divmod(pairs, len(dataset.fields))
-    if extra or lines.count(b'":') != pairs:
-        return None
-    return _Part(landing, sha, data, lines, records)
+    return _Part(landing, sha, data, opening + 1, closing)
 
 
-def _ndjson_frames(parts: list[_Part]) -> list[pl.DataFrame] | None:
-    """One frame per part from a single NDJSON read, or None when the read fails or any record
-    lacks a field (a null) or the line count is off."""
+#: Arrow's JSON reader, one thread (a long load runs in worker processes): it refuses a
+#: number, boolean, list or object where the schema says string, a key the schema lacks and a
+#: key given twice; a missing key or a JSON null reads as a null.
+_READ_OPTIONS = pj.ReadOptions(use_threads=False, block_size=8 << 20)
+
+
+def _list_frames(parts: list[_Part]) -> list[pl.DataFrame] | None:
+    """One frame per part from a single read of their record lists, or None when the read
+    fails or any record lacks a field (a null) or is not where a ``},{`` separator puts it.
+
+    The lists are joined by newlines and each ``},{`` becomes ``}\\n{``: one record per line,
+    the NDJSON Arrow reads. A ``},{`` inside a string then leaves a newline in it, which the
+    reader refuses; records separated by whitespace alone (not JSON, but Arrow reads them) show
+    as more records than separators.
+    """
     dataset = parts[0].landing.dataset
-    schema = {f.source: pl.Utf8 for f in dataset.fields}
-    text = b"\n".join(part.lines for part in parts if part.records)
+    fields = [f.source for f in dataset.fields]
+    spans = [memoryview(part.body)[part.start : part.end] for part in parts]
+    ends = np.cumsum([len(span) + 1 for span in spans if span]) - 1
+    if not len(ends):
+        empty = pl.DataFrame(schema={name: pl.Utf8 for name in fields})
+        return [empty] * len(parts)
+    text = bytearray(b"\n").join(span for span in spans if span)
+    codes = np.frombuffer(text, dtype=np.uint8)
+    braces = np.flatnonzero(codes[:-2] == ord("}"))  # about one per record: the rest is cheap
+    separators = 1 + braces[(codes[braces + 1] == ord(",")) & (codes[braces + 2] == ord("{"))]
+    codes[separators] = ord("\n")
+    schema = pa.schema([(name, pa.string()) for name in fields])
+    options = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="error")
     try:
-        frame = pl.read_ndjson(text, schema=schema) if text else pl.DataFrame(schema=schema)
-    except pl.exceptions.PolarsError:
+        table = pj.read_json(pa.py_buffer(text), _READ_OPTIONS, options)
+        table.validate(full=True)  # the reader copies strings without checking their UTF-8
+    except (pa.ArrowException, UnicodeError):  # UnicodeError: a message quoting bad bytes
         return None
-    if frame.height != sum(part.records for part in parts) or any(frame.null_count().row(0)):
+    records = np.diff(np.searchsorted(separators, ends), prepend=0) + 1
+    if table.num_rows != records.sum() or any(c.null_count for c in table.columns):
         return None
-    frames, offset = [], 0
-    for part in parts:
-        frames.append(frame.slice(offset, part.records))
-        offset += part.records
+    frame = pl.from_arrow(table, rechunk=False)
+    frames, offset, counts = [], 0, iter(records.tolist())
+    for span in spans:
+        height = next(counts) if span else 0
+        frames.append(frame.slice(offset, height))
+        offset += height
     return frames
 
 
