@@ -92,11 +92,13 @@ def ordered_map(
 
 #: The workers this process started, kept between maps: a backfill loads dataset after dataset
 #: in one process, and each load would otherwise start (and import) its own. They stop when
-#: idle for ``IDLE_SECONDS`` (each holds a few hundred MB) and at exit.
+#: idle for ``IDLE_SECONDS`` (each holds a few hundred MB) and at exit: long enough to bridge
+#: the small raw steps between two large ones, short enough to be gone before a backfill's
+#: incremental dbt step, the build's peak of memory.
 _WORKERS: list[_Worker] = []
 _LOCK = threading.Lock()
 _maps = 0  # maps started: an idle timer stops the workers only if none started since
-IDLE_SECONDS = 30.0
+IDLE_SECONDS = 10.0
 
 
 def _pool(size: int) -> list[_Worker]:
