@@ -155,13 +155,3 @@ def test_the_audit_s_residual_cases_are_in_the_sample(sample):
         assert row.decay_ends_on == pd.Timestamp("2025-03-31")
         assert row.latest_balance_date < pd.Timestamp("2025-03-31")
         assert row.exclusion_regime_id in (2, 3, 4)
-
-
-def test_the_residual_unit_tests_run_and_pass(sample):
-    wh, _ = sample
-    units = {
-        r["unique_id"]: r["status"]
-        for r in wh.build.results
-        if r["unique_id"].startswith("unit_test.krx_short.post_exclusion_residuals.")
-    }
-    assert len(units) == 2 and set(units.values()) == {"pass"}
