@@ -23,6 +23,10 @@ from dagster._core.storage.event_log.schema import (
     AssetCheckExecutionsTable,
     SqlEventLogStorageTable,
 )
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
+    INDEX_SHARD_NAME as INDEX_SHARD,
+)
+from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 from dagster._utils.interrupts import raise_interrupts_as
 
 # dagster-dbt: the op's dbt selection, and dbt's JSON log events as Dagster events
@@ -33,6 +37,8 @@ WRITTEN_FOR = {"dagster": "1.13.27", "dagster-dbt": "0.29.27", "dbt-duckdb": "1.
 
 __all__ = [
     "ASSET_EVENTS",
+    "INDEX_SHARD",
+    "SQLITE_BUSY_TIMEOUT_SECONDS",
     "AssetCheckExecutionRecordStatus",
     "AssetCheckExecutionsTable",
     "DagsterExecutionInterruptedError",

@@ -103,7 +103,8 @@ def test_shipped_config_uses_the_batch_storage(tmp_path, monkeypatch, run_enviro
 
 def test_the_command_lines_instance_captures_no_step_output(tmp_path, monkeypatch):
     """``krx-short build`` runs on the shipped instance without Dagster's stdout capture (its
-    ``tail`` and watcher processes); the UI's instance keeps it."""
+    ``tail`` and watcher processes) and holding a step's events; the UI's instance keeps
+    Dagster's capture and stores each event at once."""
     from dagster._core.storage.local_compute_log_manager import LocalComputeLogManager
     from dagster._core.storage.noop_compute_log_manager import NoOpComputeLogManager
 
@@ -114,8 +115,10 @@ def test_the_command_lines_instance_captures_no_step_output(tmp_path, monkeypatc
     with command_line_instance() as instance:
         assert isinstance(instance.event_log_storage, BatchSqliteEventLogStorage)
         assert isinstance(instance.compute_log_manager, NoOpComputeLogManager)
+        assert instance.event_log_storage.buffers_step_events
     with dg.DagsterInstance.get() as instance:
         assert isinstance(instance.compute_log_manager, LocalComputeLogManager)
+        assert not instance.event_log_storage.buffers_step_events
 
 
 def test_batch_storage_records_what_the_default_storage_records(
