@@ -153,7 +153,8 @@ def test_a_step_holds_its_events_until_the_storage_is_read_or_the_step_ends(tmp_
 
 
 def test_the_storage_keeps_one_engine_per_shard(tmp_path):
-    """Dagster's SQLite storage creates an engine per connection, several per event."""
+    """Dagster's SQLite storage creates an engine per connection, several per event, and asks
+    whether a table exists before each check evaluation."""
     engines: dict[str, int] = {}  # engines that connected, per file of the event log
 
     def first_connect(connection, _record):
@@ -161,17 +162,30 @@ def test_the_storage_keeps_one_engine_per_shard(tmp_path):
         if Path(path).parent.name == "runs":  # history/runs/: the index and the runs' shards
             engines[Path(path).name] = engines.get(Path(path).name, 0) + 1
 
+    schema_questions: list[str] = []  # whether the asset checks' table exists
+
+    def before_execute(_conn, _cursor, statement, *_):
+        if statement == 'PRAGMA main.table_info("asset_check_executions")':
+            schema_questions.append(statement)
+
     db.event.listen(db.pool.Pool, "first_connect", first_connect)
+    db.event.listen(db.engine.Engine, "before_cursor_execute", before_execute)
     try:
         counts = {}
         for name, buffered in (("shipped", False), ("stock", None)):
+            instance = _instance(tmp_path / name, buffered)
             engines.clear()
-            run_id = JOB.execute_in_process(instance=_instance(tmp_path / name, buffered)).run_id
+            schema_questions.clear()
+            run_id = JOB.execute_in_process(instance=instance).run_id
             counts[name] = (engines.pop("index.db"), engines.pop(f"{run_id}.db"), engines)
+            counts[f"{name} questions"] = len(schema_questions)
     finally:
         db.event.remove(db.pool.Pool, "first_connect", first_connect)
+        db.event.remove(db.engine.Engine, "before_cursor_execute", before_execute)
     (index, run, others), (stock_index, stock_run, _) = counts["shipped"], counts["stock"]
     # one for the run's shard; for the index, one per storage object (the op opens a second)
     # and per schema question it asks once (``has_table``)
     assert (run, others) == (1, {})
     assert index <= 6 < 20 < min(stock_index, stock_run)
+    # Dagster asks before each check evaluation (three here); the op's second storage asks too
+    assert counts["shipped questions"] == 2 < 5 <= counts["stock questions"]

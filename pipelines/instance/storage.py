@@ -6,7 +6,8 @@ evaluation, and commits each event in the run's shard and again in the index: 5-
 event, 1-2 s for the hundred outputs and check evaluations a dbt op yields. This storage
 
 * keeps one engine per shard (``NullPool``: connections still last one use) and remembers the
-  tables and secondary indexes it found;
+  tables, secondary indexes and asset-key columns it found (a migration adds them, none
+  removes them);
 * writes a batch Dagster hands over (``DAGSTER_EVENT_BATCH_SIZE``: the "planned" events of a
   new run, the per-session materializations of a multi-session step) with one commit per shard,
   updating each asset's latest-event row once and inserting the planned check rows together;
@@ -114,6 +115,7 @@ class BatchSqliteEventLogStorage(SqliteEventLogStorage):
         self._engines: OrderedDict[str, db.Engine] = OrderedDict()
         self._known_tables: set[str] = set()
         self._known_indexes: set[str] = set()
+        self._known_columns: set[str] = set()  # of the asset keys' table
         self._buffering = buffer_step_events
         self._pending: list[EventLogEntry] = []
         self._open: dict[str, db.Connection] = {}  # the shards' connections during a flush
@@ -163,10 +165,22 @@ class BatchSqliteEventLogStorage(SqliteEventLogStorage):
             yield conn
 
     def has_table(self, table_name: str) -> bool:
-        # Dagster asks before every check evaluation; a table, once there, stays
+        # Dagster asks before every check evaluation
         if table_name not in self._known_tables and super().has_table(table_name):
             self._known_tables.add(table_name)
         return table_name in self._known_tables
+
+    def has_asset_key_col(self, column_name: str) -> bool:
+        if column_name in self._known_columns:  # asked twice per asset record read
+            return True
+        return super().has_asset_key_col(column_name)
+
+    def _has_asset_key_col_on_connection(self, conn: db.Connection, column_name: str) -> bool:
+        if column_name not in self._known_columns and super()._has_asset_key_col_on_connection(
+            conn, column_name
+        ):
+            self._known_columns.add(column_name)
+        return column_name in self._known_columns
 
     def has_secondary_index(self, name: str) -> bool:
         if name not in self._known_indexes and super().has_secondary_index(name):
