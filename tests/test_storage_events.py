@@ -12,6 +12,7 @@ import sqlalchemy as db
 import yaml
 
 from pipelines.instance import CONFIG, EVENT_STORAGE_KEY
+from pipelines.instance.storage import BatchSqliteEventLogStorage
 from pipelines.settings import RUN_ENVIRONMENT
 
 FIRST, SECOND = dg.AssetKey("first"), dg.AssetKey("second")
@@ -150,6 +151,18 @@ def test_a_step_holds_its_events_until_the_storage_is_read_or_the_step_ends(tmp_
         assert _materialized_in(another, SECOND, run_id)  # stored when the step ended
     # while the step ran, another process saw `first` only where events are not held
     assert SEEN_FROM_ANOTHER_PROCESS == [False, True]
+
+
+def test_held_events_are_stored_one_by_one_when_storing_them_together_fails(tmp_path, monkeypatch):
+    def fail(self, events):
+        raise RuntimeError("database is locked")
+
+    monkeypatch.setattr(BatchSqliteEventLogStorage, "_store_together", fail)
+    instance = _instance(tmp_path / "held", True)
+    run_id = JOB.execute_in_process(instance=instance).run_id
+    assert all(_materialized_in(instance, key, run_id) for key in KEYS)
+    history = instance.event_log_storage.get_asset_check_execution_history(CHECKS[-1], limit=1)
+    assert [e.status.value for e in history] == ["FAILED"]
 
 
 def test_the_storage_keeps_one_engine_per_shard(tmp_path):

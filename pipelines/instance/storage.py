@@ -125,6 +125,7 @@ class BatchSqliteEventLogStorage(SqliteEventLogStorage):
 
     @property
     def buffers_step_events(self) -> bool:
+        """Whether a step's outputs and check evaluations are held (``buffer_step_events``)."""
         return self._buffering
 
     # -- connections ------------------------------------------------------------------------
@@ -199,23 +200,26 @@ class BatchSqliteEventLogStorage(SqliteEventLogStorage):
                 super().store_event(event)  # connecting flushes what is held first
 
     def _flush(self) -> None:
-        """Store the held events as Dagster stores each (its own ``store_event``), within one
-        transaction per shard; the runs' shards commit before the index, as one by one. If
-        that fails, store them one by one, as Dagster does after a failed batch."""
+        """Store the held events; if storing them together fails, one by one, as Dagster
+        stores a batch whose write failed."""
         if not self._pending or self._open:
             return
         events, self._pending = self._pending, []
-        shards = [INDEX_SHARD, *dict.fromkeys(event.run_id for event in events)]
+        try:
+            self._store_together(events)
+        except Exception:
+            for event in events:
+                super().store_event(event)
+
+    def _store_together(self, events: list[EventLogEntry]) -> None:
+        """Store each event as Dagster's own ``store_event`` does, within one transaction per
+        shard; the runs' shards commit before the index, as they do one by one."""
         try:
             with ExitStack() as stack:  # closed in reverse: the runs' shards commit first
-                for shard in shards:
+                for shard in [INDEX_SHARD, *dict.fromkeys(event.run_id for event in events)]:
                     self._open[shard] = stack.enter_context(self._transaction(shard))
                 for event in events:
                     super().store_event(event)
-        except Exception:
-            self._open.clear()
-            for event in events:
-                super().store_event(event)
         finally:
             self._open.clear()
 
