@@ -12,7 +12,7 @@ from dagster._core.storage.asset_check_execution_record import AssetCheckExecuti
 from dagster._core.storage.event_log import SqliteEventLogStorage
 
 from pipelines.defs.partitions import session_backfill, session_partitions_def
-from pipelines.instance import CONFIG
+from pipelines.instance import CONFIG, EVENT_STORAGE_KEY
 from pipelines.instance.storage import BatchSqliteEventLogStorage
 from pipelines.settings import RUN_ENVIRONMENT
 
@@ -121,12 +121,16 @@ def test_the_command_lines_instance_captures_no_step_output(tmp_path, monkeypatc
         assert not instance.event_log_storage.buffers_step_events
 
 
+@pytest.mark.parametrize("held", [False, True], ids=["ui", "command-line"])
 def test_batch_storage_records_what_the_default_storage_records(
-    tmp_path, monkeypatch, run_environment
+    tmp_path, monkeypatch, run_environment, held
 ):
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
     telemetry = yaml.safe_dump({"telemetry": {"enabled": False}})
-    batched = _instance(tmp_path / "batched", CONFIG.read_text())
+    config = yaml.safe_load(CONFIG.read_text())
+    config[EVENT_STORAGE_KEY]["config"] = {"buffer_step_events": held}  # command_line_instance
+    batched = _instance(tmp_path / "batched", yaml.safe_dump(config))
+    assert batched.event_log_storage.buffers_step_events is held
     default = _instance(tmp_path / "default", telemetry)
     assert not isinstance(default.event_log_storage, BatchSqliteEventLogStorage)
     batched_runs, default_runs = [], []
