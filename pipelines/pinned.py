@@ -2,10 +2,11 @@
 
 Two fast paths need them: dbt run inside the op's process (``defs/dbt/runner.py``: one parse
 per process instead of a ``dbt build`` subprocess per op, ~8 s each) and the event storage that
-writes a batch of events in one transaction (``instance/storage.py``). They were written for the
-versions in ``WRITTEN_FOR``; ``tests/test_pinned.py`` fails on any other. After an upgrade, run
-with ``KRX_INTERNALS=stock`` (dagster-dbt's ``DbtCliResource`` and Dagster's own SQLite
-storage, public APIs only) until these are checked against the new versions.
+keeps an engine per shard and writes a batch of events in one transaction per shard
+(``instance/storage.py``). They were written for the versions in ``WRITTEN_FOR``;
+``tests/test_pinned.py`` fails on any other. After an upgrade, run with ``KRX_INTERNALS=stock``
+(dagster-dbt's ``DbtCliResource`` and Dagster's own SQLite storage, public APIs only) until
+these are checked against the new versions.
 """
 
 from __future__ import annotations
