@@ -2,10 +2,11 @@
 
 Two fast paths need them: dbt run inside the op's process (``defs/dbt/runner.py``: one parse
 per process instead of a ``dbt build`` subprocess per op, ~8 s each) and the event storage that
-writes a batch of events in one transaction (``instance/storage.py``). They were written for the
-versions in ``WRITTEN_FOR``; ``tests/test_pinned.py`` fails on any other. After an upgrade, run
-with ``KRX_INTERNALS=stock`` (dagster-dbt's ``DbtCliResource`` and Dagster's own SQLite
-storage, public APIs only) until these are checked against the new versions.
+keeps an engine per shard and writes a batch of events in one transaction per shard
+(``instance/storage.py``). They were written for the versions in ``WRITTEN_FOR``;
+``tests/test_pinned.py`` fails on any other. After an upgrade, run with ``KRX_INTERNALS=stock``
+(dagster-dbt's ``DbtCliResource`` and Dagster's own SQLite storage, public APIs only) until
+these are checked against the new versions.
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ from dagster._core.storage.event_log.schema import (
     AssetCheckExecutionsTable,
     SqlEventLogStorageTable,
 )
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
+    INDEX_SHARD_NAME as INDEX_SHARD,
+)
+from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 from dagster._utils.interrupts import raise_interrupts_as
 
 # dagster-dbt: the op's dbt selection, and dbt's JSON log events as Dagster events
@@ -33,6 +38,8 @@ WRITTEN_FOR = {"dagster": "1.13.27", "dagster-dbt": "0.29.27", "dbt-duckdb": "1.
 
 __all__ = [
     "ASSET_EVENTS",
+    "INDEX_SHARD",
+    "SQLITE_BUSY_TIMEOUT_SECONDS",
     "AssetCheckExecutionRecordStatus",
     "AssetCheckExecutionsTable",
     "DagsterExecutionInterruptedError",

@@ -12,7 +12,7 @@ from dagster._core.storage.asset_check_execution_record import AssetCheckExecuti
 from dagster._core.storage.event_log import SqliteEventLogStorage
 
 from pipelines.defs.partitions import session_backfill, session_partitions_def
-from pipelines.instance import CONFIG
+from pipelines.instance import CONFIG, EVENT_STORAGE_KEY
 from pipelines.instance.storage import BatchSqliteEventLogStorage
 from pipelines.settings import RUN_ENVIRONMENT
 
@@ -103,7 +103,8 @@ def test_shipped_config_uses_the_batch_storage(tmp_path, monkeypatch, run_enviro
 
 def test_the_command_lines_instance_captures_no_step_output(tmp_path, monkeypatch):
     """``krx-short build`` runs on the shipped instance without Dagster's stdout capture (its
-    ``tail`` and watcher processes); the UI's instance keeps it."""
+    ``tail`` and watcher processes) and holding a step's events; the UI's instance keeps
+    Dagster's capture and stores each event at once."""
     from dagster._core.storage.local_compute_log_manager import LocalComputeLogManager
     from dagster._core.storage.noop_compute_log_manager import NoOpComputeLogManager
 
@@ -114,16 +115,22 @@ def test_the_command_lines_instance_captures_no_step_output(tmp_path, monkeypatc
     with command_line_instance() as instance:
         assert isinstance(instance.event_log_storage, BatchSqliteEventLogStorage)
         assert isinstance(instance.compute_log_manager, NoOpComputeLogManager)
+        assert instance.event_log_storage.buffers_step_events
     with dg.DagsterInstance.get() as instance:
         assert isinstance(instance.compute_log_manager, LocalComputeLogManager)
+        assert not instance.event_log_storage.buffers_step_events
 
 
+@pytest.mark.parametrize("held", [False, True], ids=["ui", "command-line"])
 def test_batch_storage_records_what_the_default_storage_records(
-    tmp_path, monkeypatch, run_environment
+    tmp_path, monkeypatch, run_environment, held
 ):
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
     telemetry = yaml.safe_dump({"telemetry": {"enabled": False}})
-    batched = _instance(tmp_path / "batched", CONFIG.read_text())
+    config = yaml.safe_load(CONFIG.read_text())
+    config[EVENT_STORAGE_KEY]["config"] = {"buffer_step_events": held}  # command_line_instance
+    batched = _instance(tmp_path / "batched", yaml.safe_dump(config))
+    assert batched.event_log_storage.buffers_step_events is held
     default = _instance(tmp_path / "default", telemetry)
     assert not isinstance(default.event_log_storage, BatchSqliteEventLogStorage)
     batched_runs, default_runs = [], []

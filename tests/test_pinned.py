@@ -4,6 +4,8 @@ dagster, dagster-dbt or dbt-duckdb fails here, loudly, until they are checked ag
 from __future__ import annotations
 
 import ast
+import inspect
+import threading
 from importlib.metadata import version
 from pathlib import Path
 
@@ -51,3 +53,14 @@ def test_no_module_but_pinned_imports_a_private_api():
     }
     assert users == {}
     assert len(_private_imports(ROOT / "pipelines" / "pinned.py")) >= 7
+
+
+def test_the_sqlite_event_log_has_the_internals_the_batched_storage_overrides(tmp_path):
+    """``instance/storage.py`` replaces Dagster's ``_connect`` (an engine per connection) and
+    re-enters it while it flushes held events: the names and arguments it relies on."""
+    storage = pinned.SqliteEventLogStorage(str(tmp_path))
+    assert list(inspect.signature(storage._connect).parameters) == ["shard"]
+    assert list(inspect.signature(storage._initdb).parameters) == ["engine", "for_index_shard"]
+    assert storage._initialized_dbs == {pinned.INDEX_SHARD}  # connected once, to create it
+    assert type(storage._db_lock) is type(threading.Lock())
+    assert storage.path_for_shard(pinned.INDEX_SHARD) == str(tmp_path / "index.db")

@@ -29,16 +29,25 @@ NO_CAPTURE = {
 
 def command_line_instance() -> dg.DagsterInstance:
     """The instance of ``$DAGSTER_HOME`` for a ``krx-short build``, without capturing the steps'
-    stdout and stderr: the command line writes them to its terminal and its log file already,
-    and Dagster's capture runs ``tail`` and a watcher process per step, which print a
-    ``KeyboardInterrupt`` traceback when Ctrl-C reaches the terminal's process group. Runs of
-    the UI keep the capture. (``KRX_INTERNALS=stock``: Dagster's own instance, capture on.)"""
+    stdout and stderr, and with the event storage holding a step's outputs and check
+    evaluations until it next reads or the step ends (``buffer_step_events``).
+
+    No capture: the command line writes the steps' output to its terminal and its log file
+    already, and Dagster's capture runs ``tail`` and a watcher process per step, which print a
+    ``KeyboardInterrupt`` traceback when Ctrl-C reaches the terminal's process group. Held
+    events: a dbt op yields a hundred outputs and check evaluations at once, a commit each
+    otherwise. The UI's instance keeps both as Dagster has them: a run launched there is
+    watched live, and an output a step yields before long work would show only when the
+    step ends. (``KRX_INTERNALS=stock``: Dagster's own instance and storage.)"""
     home = ensure_dagster_home()
     if settings.internals() == "stock":
         return dg.DagsterInstance.get()
     from pipelines.pinned import InstanceRef
 
-    return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home), overrides=NO_CAPTURE))
+    storage = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))[EVENT_STORAGE_KEY]
+    held = {**storage, "config": {**storage.get("config", {}), "buffer_step_events": True}}
+    overrides = {**NO_CAPTURE, EVENT_STORAGE_KEY: held}
+    return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home), overrides=overrides))
 
 
 def instance_config() -> str:
