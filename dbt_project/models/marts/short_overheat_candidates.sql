@@ -125,39 +125,26 @@ quarter_bases as (
 
 ),
 
--- The sessions of the read range that have trades. Selected before they meet the tickers:
--- DuckDB does not push these conditions below the cross join (an incremental run joined every
--- ticker with every session of the history, 5.6 M rows at seven years, about 1 s).
-read_sessions as (
-
-    select
-        session_date,
-        session_number,
-        next_session_date
-    from calendar
-    where
-        session_date >= (select reads.first_read_on from reads)
-        and session_date < cast('{{ window[1] }}' as date)
-        and session_date between (select min(trades.trade_date) from trades)
-        and (select max(trades.trade_date) from trades)
-
-),
-
 -- Every session of the read range for each ticker that traded in it, without its ban days.
 ticker_sessions as (
 
     select
         tickers.ticker,
-        read_sessions.session_date as trade_date,
-        read_sessions.session_number,
-        read_sessions.next_session_date
+        calendar.session_date as trade_date,
+        calendar.session_number,
+        calendar.next_session_date
     from (select distinct ticker from trades) as tickers
-    cross join read_sessions
+    cross join calendar
     left join eligibility
         on
             tickers.ticker = eligibility.ticker
-            and read_sessions.session_date = eligibility.trade_date
-    where not coalesce(eligibility.is_overheat_banned, false)
+            and calendar.session_date = eligibility.trade_date
+    where
+        calendar.session_date >= (select reads.first_read_on from reads)
+        and calendar.session_date < cast('{{ window[1] }}' as date)
+        and calendar.session_date between (select min(trades.trade_date) from trades)
+        and (select max(trades.trade_date) from trades)
+        and not coalesce(eligibility.is_overheat_banned, false)
 
 ),
 
