@@ -28,8 +28,7 @@ renamed as (
         cast(bal_rto as double) as reported_balance_ratio_pct,
 
         ---------- lineage
-        cast(source_file as varchar) as source_file,
-        cast(row_number as integer) as source_row_number
+        {{ lineage_columns() }}
 
     from source
 

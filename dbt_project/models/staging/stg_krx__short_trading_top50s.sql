@@ -30,8 +30,7 @@ renamed as (
         cast(prc_yd as double) as change_pct,
 
         ---------- lineage
-        cast(source_file as varchar) as source_file,
-        cast(row_number as integer) as source_row_number
+        {{ lineage_columns() }}
 
     from source
 
