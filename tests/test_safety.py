@@ -73,3 +73,36 @@ def test_command_line_refuses_malformed_input(argv, capsys):
         main(argv)
     assert exit_info.value.code == 2
     assert "error" in capsys.readouterr().err
+
+
+def test_discovery_of_a_window_passes_over_other_years_and_finds_the_same_files(tmp_path):
+    """A window's discovery skips other years' files by name; it finds exactly the files a
+    full listing filtered by period finds: session, yearly and snapshot files of several
+    years, and misnamed files, which are reported in their name's year only."""
+    from pipelines.sources.datasets import DATASETS, landing_relpath
+    from pipelines.sources.landing import _overlaps
+
+    root = tmp_path / "landing"
+    names = []
+    for year in (2019, 2020, 2021, 2022):
+        for name in ("short_balance", "usdkrw", "securities", "short_overheat"):
+            dataset = DATASETS[name]
+            segment = dataset.segments[0] if dataset.segments else None
+            names += [landing_relpath(dataset, dt.date(year, 1, 4), segment)]
+            names += [landing_relpath(dataset, dt.date(year, 12, 30), segment)]
+        names += [f"krx/short_balance/KOSPI/{year}-02-31.json"]  # not a date
+    for relpath in names:
+        (root / relpath).parent.mkdir(parents=True, exist_ok=True)
+        (root / relpath).write_text("{}")
+    windows = [
+        (dt.date(2020, 12, 30), dt.date(2021, 1, 5)),  # across a new year
+        (dt.date(2021, 1, 4), dt.date(2021, 1, 5)),  # one session
+        (dt.date(2022, 1, 1), dt.date(2023, 1, 1)),  # a year, end exclusive
+    ]
+    for window in windows:
+        expected = [p for p in discover(root) if _overlaps(p, window)]
+        assert discover(root, window=window) == expected
+    found = discover(root, window=windows[1])
+    assert "krx/short_balance/KOSPI/2021-02-31.json" in found  # reported in its year
+    assert "krx/securities/2019-01-04.json" in found  # snapshots: every one, every window
+    assert "krx/short_balance/KOSPI/2020-12-30.json" not in found

@@ -48,20 +48,35 @@ def _overlaps(relpath: str, window: Window) -> bool:
     return landing.period_start < end and landing.period_end >= start
 
 
+def _outside_years(name: str, years: tuple[int, int] | None) -> bool:
+    """Whether a file name's date-like prefix lies outside ``years`` (first, last): then no
+    session or yearly file of that name overlaps the window (each lies in its name's year), and
+    neither does a name that does not parse (``_overlaps``), so it is skipped unread."""
+    match = _DATE_LIKE.match(name) if years else None
+    return bool(match) and not years[0] <= int(match.group(1)) <= years[1]
+
+
 def discover(
     root: Path,
     datasets: Iterable[str] | None = None,
     window: Window | None = None,
 ) -> list[str]:
     """Landing paths (relative, POSIX) under the folders of ``datasets`` (all by default); in a
-    folder several datasets share, a file whose path names another of them is left to it."""
+    folder several datasets share, a file whose path names another of them is left to it.
+
+    With a window, files of other years are passed over by name (no stat, no parse): a
+    one-session update stats and parses one year's names, not the whole history's."""
     found = set()
     for name in datasets or DATASETS:
-        folder = root / DATASETS[name].folder
+        dataset = DATASETS[name]
+        folder = root / dataset.folder
         if not folder.is_dir():
             continue
+        years = None
+        if window and dataset.period is not Period.SNAPSHOT:
+            years = (window[0].year, (window[1] - dt.timedelta(days=1)).year)
         for path in folder.rglob("*"):
-            if not _is_candidate(path):
+            if _outside_years(path.name, years) or not _is_candidate(path):
                 continue
             relpath = path.relative_to(root).as_posix()
             if _dataset_of(relpath) not in (name, None):
