@@ -9,10 +9,9 @@
   the securities SCD2), rebuilt on every run from small inputs.
 
 All three run ``dbt build`` (so dbt tests become asset checks; unit tests are left to
-``make test``) in the DuckDB pool, inside the
-op's process (``defs/dbt/runner.py``) or, with ``KRX_INTERNALS=stock``, as dagster-dbt's
-subprocess (``defs/dbt/stock.py``). The assets are built on first use (``build_dbt_assets``):
-they read the dbt manifest.
+``make test``) in the DuckDB pool, inside the op's process (``defs/dbt/runner.py``) or, with
+``KRX_INTERNALS=stock``, as dagster-dbt's subprocess (``defs/dbt/stock.py``). The assets are
+built on first use (``build_dbt_assets``): they read the dbt manifest.
 """
 
 from collections.abc import Iterator, Mapping
