@@ -80,8 +80,11 @@ def _command(pid: int) -> str:
     return " ".join(words)[:80]
 
 
-def run_measured(cmd: list[str], env: dict, log: Path, cwd: Path | None = None) -> Measured:
-    """Run ``cmd`` to completion; stdout and stderr go to ``log``."""
+def run_measured(
+    cmd: list[str], env: dict, log: Path, cwd: Path | None = None, also: tuple[int, ...] = ()
+) -> Measured:
+    """Run ``cmd`` to completion; stdout and stderr go to ``log``. The process trees of
+    ``also`` (a server that does the command's work) count in the peak memory sampled."""
     log.parent.mkdir(parents=True, exist_ok=True)
     peak = 0.0
     largest: tuple[int, str] = (0, "")
@@ -96,6 +99,8 @@ def run_measured(cmd: list[str], env: dict, log: Path, cwd: Path | None = None) 
             nonlocal peak, largest
             while not done.is_set():
                 rss = tree_rss_kb(process.pid)
+                for pid in also:
+                    rss.update(tree_rss_kb(pid))
                 peak = max(peak, sum(rss.values()) / 1024)
                 pid, kb = max(rss.items(), key=lambda item: item[1])
                 if kb > largest[0]:

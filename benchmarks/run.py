@@ -15,9 +15,12 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
@@ -32,6 +35,8 @@ ALL = ("a", "b", "b'", "c", "d", "e", "f")
 QUERIES = ("top50_day", "market_year", "sector_day", "designations_month")
 #: Days of history in the small warehouse that (e) compares the incremental update against.
 MONTH_DAYS = 30
+#: How long ``krx-short serve`` may take to warm up and copy its spare, and the quiet after.
+SERVER_START_S, SERVER_SETTLE_S = 300, 5
 PIPELINE_ASSETS = ("marts/fct_short_balances", "marts/fct_market_short_balances", "exports/parquet")
 
 
@@ -99,12 +104,42 @@ class Bench:
         cmd = [sys.executable, str(MEASURES), name, json.dumps(arguments)]
         return run_measured(cmd, self.env(), self.runs / "logs" / f"{log or name}.log")
 
-    def build(self, warehouse: str, start: dt.date, end: dt.date, log: str) -> Measured:
+    def build(
+        self, warehouse: str, start: dt.date, end: dt.date, log: str, server: int | None = None
+    ) -> Measured:
+        """``krx-short build`` of ``[start, end]`` on a warehouse; with ``server`` (the PID of
+        its ``krx-short serve``) the build runs there, and the server's memory counts."""
         cmd = [sys.executable, "-m", "pipelines.cli", "build", "--start", str(start)]
-        cmd += ["--end", str(end)]
+        cmd += ["--end", str(end)] + ([] if server else ["--here"])
         env = self.warehouse_env(warehouse)
         Path(env["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
-        return run_measured(cmd, env, self.runs / "logs" / f"{log}.log", cwd=self.runs)
+        log_path = self.runs / "logs" / f"{log}.log"
+        return run_measured(cmd, env, log_path, cwd=self.runs, also=(server,) if server else ())
+
+    @contextmanager
+    def server(self, warehouse: str) -> Iterator[int | None]:
+        """``krx-short serve`` for a warehouse, warmed up and with its spare copy ready; its PID
+        (None, with a note, if it did not come up)."""
+        env = self.warehouse_env(warehouse)
+        published = Path(env["KRX_DUCKDB_PATH"])
+        log = (self.runs / "logs" / f"serve_{warehouse}.log").open("w")
+        cmd = [sys.executable, "-m", "pipelines.cli", "serve"]
+        process = subprocess.Popen(cmd, env=env, cwd=self.runs, stdout=log, stderr=log)
+        spare = published.with_name(f".{published.name}.spare.json")
+        deadline = time.monotonic() + SERVER_START_S
+        while not spare.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        try:
+            if not spare.exists():
+                self.notes.append(f"(e): krx-short serve did not come up, see {log.name}")
+                yield None
+            else:
+                time.sleep(SERVER_SETTLE_S)
+                yield process.pid
+        finally:
+            process.send_signal(signal.SIGINT)
+            process.wait(timeout=120)
+            log.close()
 
     def pipeline_assets(self) -> list[str]:
         """The assets of PIPELINE_ASSETS missing from the build job's code location."""
@@ -216,7 +251,6 @@ class Bench:
 
     def run_e(self) -> None:
         s = self.sample
-        missing = self.figures.get("d", {}).get("incomplete_pipeline")
         if not (self.runs / "full" / "krx_short.duckdb").exists():
             self.notes.append("(e): no full warehouse (run (d) first); skipped")
             return
@@ -230,17 +264,26 @@ class Bench:
             self.notes.append("(e): the one-month comparison runs at full scale only")
         set_state(s, with_last=True)
         try:
-            builds = {"e-full": self.build("full", s.last, s.last, "e_incremental_full")}
-            if month:
-                builds["e-month"] = self.build("month", s.last, s.last, "e_incremental_month")
+            names = ["full", "month"] if month else ["full"]
+            for name in names:  # a build process each, as the command runs
+                self.record_update(f"e-{name}", name, None)
+            for name in names:  # in a warm krx-short serve
+                with self.server(name) as pid:
+                    if pid:
+                        self.record_update(f"e-{name}-serve", name, pid)
         finally:
             set_state(s, with_last=False)
-        for key, measured in builds.items():
-            folder = self.runs / key.removeprefix("e-")
-            timeline = dagster_timeline(measured)
-            self.record(
-                key, measured, incomplete_pipeline=missing, **timeline, **dbt_profile(folder)
-            )
+
+    def record_update(self, key: str, warehouse: str, server: int | None) -> None:
+        """Build the last session into a warehouse (through ``server``, if given) and record
+        the figures, with the build's Dagster timeline and its dbt ops' profile."""
+        measured = self.build(
+            warehouse, self.sample.last, self.sample.last, key.replace("-", "_"), server
+        )
+        missing = self.figures.get("d", {}).get("incomplete_pipeline")
+        timeline = dagster_timeline(measured)
+        profile = dbt_profile(self.runs / warehouse)
+        self.record(key, measured, incomplete_pipeline=missing, **timeline, **profile)
 
     def run_f(self) -> None:
         db = self.runs / "full" / "krx_short.duckdb"
@@ -268,9 +311,10 @@ class Bench:
             ratios["a-raw/b"] = total["a-raw"] / total["b"]
         if total.get("a-raw") and total.get("c"):
             ratios["c/a-raw"] = total["c"] / total["a-raw"]
-        full, month = self.figures.get("e-full"), self.figures.get("e-month")
-        if full and month and month["wall_s"]:
-            ratios["e-full/e-month"] = full["wall_s"] / month["wall_s"]
+        for suffix in ("", "-serve"):
+            full, month = self.figures.get(f"e-full{suffix}"), self.figures.get(f"e-month{suffix}")
+            if full and month and month["wall_s"]:
+                ratios[f"e-full/e-month{suffix}"] = full["wall_s"] / month["wall_s"]
         return ratios
 
     def targets(self, ratios: dict[str, float]) -> list[dict]:
@@ -295,13 +339,16 @@ class Bench:
             target("(d) wall s", d["wall_s"], "< 180", ok and d["wall_s"] < 180, incomplete)
             rss = d["peak_rss_mb"]
             target("(d) peak RSS MB", rss, "< 4096", ok and rss < 4096, incomplete)
-        full, month = f.get("e-full"), f.get("e-month")
-        if full:
-            target("(e) wall s", full["wall_s"], "< 15", full["wall_s"] < 15, incomplete)
-        if full and month:
-            ratio = ratios.get("e-full/e-month")
-            ok = ratio is not None and ratio <= 1.5
-            target("(e) full/month", ratio, "<= 1.5", ok, incomplete)
+        for suffix, how in (("", "build process"), ("-serve", "krx-short serve")):
+            full, month = f.get(f"e-full{suffix}"), f.get(f"e-month{suffix}")
+            if full:
+                wall = full["wall_s"]
+                ok = full["returncode"] == 0 and wall < 15
+                target(f"(e) wall s, {how}", wall, "< 15", ok, incomplete)
+            if full and month:
+                ratio = ratios.get(f"e-full/e-month{suffix}")
+                ok = ratio is not None and ratio <= 1.5
+                target(f"(e) full/month, {how}", ratio, "<= 1.5", ok, incomplete)
         q = f.get("f")
         for name in QUERIES:
             value = q.get(name, {}).get("median_ms") if q else None
@@ -425,7 +472,7 @@ def print_report(out: dict) -> None:
                     f"  (f) {name}: median {q['median_ms']:.1f} ms, first {q['first_ms']:.1f} ms,"
                     f" {q['rows']} rows ({q.get('day', '?')})"
                 )
-    for key in ("e-full", "e-month"):
+    for key in ("e-full", "e-month", "e-full-serve", "e-month-serve"):
         figure = out["figures"].get(key)
         if figure and figure.get("steps_s"):
             steps = ", ".join(f"{s} {v:.0f}" for s, v in figure["steps_s"].items())

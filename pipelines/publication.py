@@ -14,6 +14,13 @@ at a time), and it is published when the last of them has no write step left. Th
 steps still to succeed. A run that failed or died keeps its entry until a step of another run
 finds it is no longer live (``is_live``): its working copy is then discarded and copied afresh
 from the published file, unless a live run is writing it.
+
+A long-lived process (``krx-short serve``) takes the copy and the removal of the replaced file
+off the next build's path: between builds it prepares a spare copy ``.<name>.spare`` of the
+published file (``prepare_spare``), which the next run's first write step takes instead of
+copying as long as the published file is still the one it copied (same inode, size and
+modification time); and a publication it runs keeps the replaced file as ``.<name>.retired``
+(``keep_retired``) until ``remove_retired`` drops it after the build.
 """
 
 from __future__ import annotations
@@ -32,11 +39,40 @@ from pipelines.faults import failpoint
 from pipelines.warehouse import DUCKDB_CONFIG
 
 WORKING_SUFFIX = ".building"
+#: Whether a publication in this process keeps the replaced file for ``remove_retired``.
+_keep_retired = False
 
 
 def working_path(published: Path) -> Path:
     """The working copy of ``published``: ``.<name>.building`` beside it."""
     return published.with_name(f".{published.name}{WORKING_SUFFIX}")
+
+
+def spare_path(published: Path) -> Path:
+    """The spare copy of ``published`` made between builds: ``.<name>.spare``."""
+    return published.with_name(f".{published.name}.spare")
+
+
+def retired_path(published: Path) -> Path:
+    """The file a publication replaced, until ``remove_retired``: ``.<name>.retired``."""
+    return published.with_name(f".{published.name}.retired")
+
+
+def _identity(path: Path) -> list[int] | None:
+    """What tells one version of a file from the next: inode, size, modification time."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return [stat.st_ino, stat.st_size, stat.st_mtime_ns]
+
+
+def _spare_record(published: Path) -> Path:
+    return published.with_name(f".{published.name}.spare.json")
+
+
+def _spare_temp(published: Path) -> Path:
+    return published.with_name(f".{published.name}.spare.tmp")
 
 
 def _wal(path: Path) -> Path:
@@ -84,17 +120,81 @@ def begin_step(
     published: Path, run_id: str, steps: Collection[str], is_live: Callable[[str], bool]
 ) -> Path:
     """Register a write step of ``run_id`` (whose write steps are ``steps``) and return the
-    working copy it writes: the one live runs share, or a fresh copy of the published file."""
+    working copy it writes: the one live runs share, or a fresh copy of the published file
+    (the spare, when it is one)."""
     working = working_path(published)
     with _writers(published) as runs:
         for other in [r for r in runs if r != run_id and not is_live(r)]:
             del runs[other]
         if run_id not in runs:
             if not runs:  # nobody writes the working copy: a dead run's leftovers, or none
-                copy_database(published, working)
+                if not _take_spare(published, working):
+                    copy_database(published, working)
                 failpoint("publication-copied")
             runs[run_id] = sorted(steps)
     return working
+
+
+def _take_spare(published: Path, working: Path) -> bool:
+    """Move the spare copy to ``working`` if it is a copy of the published file as it is now;
+    a spare of an older version is removed. Called under the registry's lock."""
+    record, spare = _spare_record(published), spare_path(published)
+    try:
+        copied_from = json.loads(record.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        copied_from = None
+    current = copied_from is not None and copied_from == _identity(published) and spare.exists()
+    if current:
+        discard(working)
+        os.replace(spare, working)
+    record.unlink(missing_ok=True)
+    discard(spare)
+    return current
+
+
+def prepare_spare(published: Path) -> bool:
+    """Copy the published file to its spare (written to disk), unless the spare is already a
+    copy of it or a run is writing; False when there is nothing to copy or the published file
+    changed meanwhile."""
+    spare, record = spare_path(published), _spare_record(published)
+    before = _identity(published)
+    if before is None or _wal(published).exists():
+        return False
+    try:
+        if json.loads(record.read_text(encoding="utf-8")) == before and spare.exists():
+            return True
+    except (OSError, ValueError):
+        pass
+    temp = _spare_temp(published)
+    copy_database(published, temp)
+    with open(temp, "rb") as handle:
+        os.fsync(handle.fileno())
+    with _writers(published) as runs:
+        if runs or _identity(published) != before:  # a build started or published meanwhile
+            discard(temp)
+            return False
+        os.replace(temp, spare)
+        record.write_text(json.dumps(before), encoding="utf-8")
+    return True
+
+
+def discard_spare(published: Path) -> None:
+    """Remove the spare copy (a long-lived process that made it stops)."""
+    with _writers(published):
+        _spare_record(published).unlink(missing_ok=True)
+        for path in (spare_path(published), _spare_temp(published)):
+            discard(path)
+
+
+def keep_retired() -> None:
+    """Publications of this process keep the file they replace until ``remove_retired``."""
+    global _keep_retired
+    _keep_retired = True
+
+
+def remove_retired(published: Path) -> None:
+    """Remove the file a publication replaced (dropping its cached pages takes a while)."""
+    retired_path(published).unlink(missing_ok=True)
 
 
 def end_step(published: Path, run_id: str, step: str) -> bool:
@@ -137,6 +237,10 @@ def publish(published: Path) -> None:
     # a log left beside the published file by a writer of an older layout belongs to the old
     # file: never replayed into the new one
     _wal(published).unlink(missing_ok=True)
+    if _keep_retired and published.exists():
+        retired = retired_path(published)
+        retired.unlink(missing_ok=True)
+        os.link(published, retired)
     os.replace(working, published)
     _wal(working).unlink(missing_ok=True)
     directory = os.open(published.parent, os.O_RDONLY)

@@ -1,9 +1,10 @@
 """``krx-short build`` on a small sample, for the crash, reliability and publication tests.
 
 The builds run in processes forked from one that has imported the pipeline and loaded its
-definitions once (about 5 s a build saved): each is ``pipelines.cli.main(["build", ...])``, the
-``krx-short`` command's own entry point, in its own process group (as a terminal's command, so
-``os.killpg`` sends Ctrl-C or SIGKILL to the build alone). Also here: what a build left (the
+definitions once (about 5 s a build saved), as ``krx-short serve`` forks its builds: each is
+``pipelines.cli.main(["build", ...])``, the ``krx-short`` command's own entry point, in its own
+process group (as a terminal's command, so ``os.killpg`` sends Ctrl-C or SIGKILL to the build
+alone). Also here: what a build left (the
 published tables, the exported rows, the pool slots held).
 """
 
@@ -33,9 +34,10 @@ START, END = "2021-06-09", "2021-06-11"
 
 #: Reads one JSON request a line: ``start`` forks a build and answers its PID, ``wait`` answers
 #: the exit status of a started build (negative: the signal that killed it).
+#: A build's child is set up as ``krx-short serve`` sets up its own (``run_in_child``).
 FORKING_BUILDER = """
 import json, os, sys
-from pipelines.cli import main
+from pipelines.cli.serve import run_in_child
 from pipelines.defs.definitions import load_defs
 from pipelines.defs.dbt.project import krx_dbt_project
 krx_dbt_project()
@@ -49,15 +51,9 @@ for line in sys.stdin:
         continue
     pid = os.fork()
     if pid == 0:
-        os.setsid()
-        os.environ.update(request["env"])
         log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-        os.dup2(log, 1)
-        os.dup2(log, 2)
-        code = main(["build", "--start", request["start"], "--end", request["end"]])
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
+        argv = ["build", "--start", request["start"], "--end", request["end"]]
+        os._exit(run_in_child(argv, {**os.environ, **request["env"]}, os.getcwd(), log, log))
     print(pid, flush=True)
 """
 

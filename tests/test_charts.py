@@ -6,12 +6,16 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import os
 import re
+from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from pipelines.defs.assets.charts import (
     Chart,
+    ChartsDrawing,
     chart_metadata,
     eligibility_chart_from,
     extremes_label,
@@ -128,3 +132,67 @@ def test_eligibility_chart_decodes_and_charts_are_written_where_asked(real, tmp_
     assert metadata["chart_png"].path == str(png)
     assert Image.open(png).format == "PNG"
     assert "](data:image/png;base64," in metadata["chart"].value
+
+
+def test_charts_drawn_in_a_child_are_the_charts_drawn_in_the_step(real, tmp_path):
+    market = "model.krx_short.fct_market_short_balances"
+    built = [market, "model.krx_short.dim_securities", "model.krx_short.top_short_balances"]
+    drawing = ChartsDrawing(real.db, built, tmp_path / "child")
+    try:
+        assert drawing.unique_ids == [market, "model.krx_short.top_short_balances"]
+        assert drawing.metadata("model.krx_short.dim_securities") == {}
+        drawn = drawing.metadata(market)
+    finally:
+        drawing.close()
+    with connect(real.db, read_only=True) as con:
+        here = chart_metadata(con, market, tmp_path / "here")
+    assert drawn["chart"].value == here["chart"].value  # the same image and labels
+    assert drawn["chart_png"].path == str(tmp_path / "child" / "market_short_balances.png")
+    assert Image.open(drawn["chart_png"].path).format == "PNG"
+    assert not Path(drawing.result).exists()
+
+
+def test_a_drawing_the_step_no_longer_waits_for_is_stopped(real, tmp_path):
+    drawing = ChartsDrawing(real.db, ["model.krx_short.fct_market_short_balances"], tmp_path)
+    pid = drawing.pid
+    drawing.close()
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, 0)  # reaped
+    assert not Path(drawing.result).exists()
+
+
+def test_a_charted_model_s_events_go_last_unless_another_built_model_reads_it():
+    import dagster as dg
+
+    from pipelines.defs.assets.dbt import _charted_last
+
+    def output(uid: str) -> dg.Output:
+        return dg.Output(None, output_name=uid.split(".")[-1], metadata={"unique_id": uid})
+
+    def check(uid: str, model: str) -> dg.AssetCheckResult:
+        key = dg.AssetKey(["marts", model.split(".")[-1]])
+        return dg.AssetCheckResult(
+            asset_key=key, check_name=uid.split(".")[-1], passed=True, metadata={"unique_id": uid}
+        )
+
+    manifest = {
+        "child_map": {
+            "model.p.read": ["model.p.reader", "test.p.t2"],
+            "model.p.alone": ["test.p.t1"],
+        },
+        "nodes": {
+            "test.p.t1": {"attached_node": "model.p.alone"},
+            "test.p.t2": {"depends_on": {"nodes": ["model.p.read"]}},
+        },
+    }
+    events = [
+        output("model.p.alone"),
+        check("test.p.t1", "model.p.alone"),
+        output("model.p.read"),
+        check("test.p.t2", "model.p.read"),
+        output("model.p.reader"),
+    ]
+    built = ["model.p.alone", "model.p.read", "model.p.reader"]
+    ordered = _charted_last(events, manifest, ["model.p.alone", "model.p.read"], built)
+    assert ordered == [events[2], events[3], events[4], events[0], events[1]]
+    assert _charted_last(events, manifest, [], built) == events

@@ -10,6 +10,13 @@ from pipelines.cli import preflight
 from pipelines.cli.args import parse_args
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from pipelines.cli.serve import serve
+
+    preflight.landing_root()
+    return serve()
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     from pipelines.calendar import today_kst
     from pipelines.cli.build import run_build
@@ -95,6 +102,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "build": cmd_build,
+    "serve": cmd_serve,
     "sample": cmd_sample,
     "fetch": cmd_fetch,
     "export": cmd_export,
@@ -102,7 +110,10 @@ COMMANDS = {
 }
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, through_server: bool = True) -> int:
+    """``krx-short``; a build goes to ``krx-short serve`` when one runs for the warehouse
+    (unless ``--here``, or ``through_server`` is false: in the server's own child)."""
+    argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     try:
         try:
@@ -111,6 +122,12 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as exc:  # a mistake in the environment
             raise preflight.UsageError(str(exc)) from None
         settings.export_paths()
+        if args.command == "build" and through_server and not args.here:
+            from pipelines.cli.serve import build_through_server
+
+            code = build_through_server(argv)
+            if code is not None:
+                return code
         return COMMANDS[args.command](args)
     except preflight.UsageError as exc:  # one line, no traceback
         print(f"krx-short: error: {exc}", file=sys.stderr)

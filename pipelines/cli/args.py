@@ -39,6 +39,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="exit non-zero when the range has gaps (missing landing files, stale data)",
     )
     _add_verbose(build)
+    build.add_argument(
+        "--here",
+        action="store_true",
+        help="build in this process even when krx-short serve runs for the warehouse",
+    )
+
+    sub.add_parser(
+        "serve",
+        help="stay running and take the builds of krx-short build, warm (Ctrl-C stops)",
+    )
 
     sample = sub.add_parser("sample", help="write a synthetic landing zone")
     _add_range(sample)

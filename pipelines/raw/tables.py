@@ -59,9 +59,21 @@ create table if not exists raw.xkrx_sessions (
 """
 
 
+#: Whether ``raw.xkrx_sessions`` differs from ``_sessions`` (either way round).
+SESSIONS_DIFFER = """
+select exists (
+    (select session_date from raw.xkrx_sessions except select session_date from _sessions)
+    union all
+    (select session_date from _sessions except select session_date from raw.xkrx_sessions)
+)
+"""
+
+
 def write_sessions(con) -> int:
     """Replace ``raw.xkrx_sessions`` with the XKRX sessions (plus overrides) from
-    ``HISTORY_START`` to the end of the calendar; returns the row count."""
+    ``HISTORY_START`` to the end of the calendar, unless it holds them already (rewriting the
+    keyed table costs about a second of checkpoint on a large warehouse); returns the row
+    count."""
     import pyarrow as pa
 
     from pipelines.calendar import HISTORY_START, calendar_end, sessions_between
@@ -70,8 +82,9 @@ def write_sessions(con) -> int:
     con.execute(SESSIONS_DDL)
     con.register("_sessions", sessions)
     try:
-        con.execute("delete from raw.xkrx_sessions")
-        con.execute("insert into raw.xkrx_sessions select session_date from _sessions")
+        if con.execute(SESSIONS_DIFFER).fetchall()[0][0]:
+            con.execute("delete from raw.xkrx_sessions")
+            con.execute("insert into raw.xkrx_sessions select session_date from _sessions")
     finally:
         con.unregister("_sessions")
     return sessions.num_rows

@@ -230,13 +230,95 @@ def chart_metadata(con, unique_id: str, chart_dir: Path) -> dict:
     written to ``chart_dir``; empty for a model without a chart."""
     import dagster as dg
 
-    if unique_id not in CHARTS:
+    drawn = _draw(con, unique_id, chart_dir)
+    if drawn is None:
         return {}
+    markdown, path = drawn
+    return {"chart": dg.MetadataValue.md(markdown), "chart_png": dg.MetadataValue.path(path)}
+
+
+def _draw(con, unique_id: str, chart_dir: Path) -> tuple[str, str] | None:
+    """A model's chart as Markdown, its PNG written to ``chart_dir`` (and the PNG's path)."""
+    if unique_id not in CHARTS:
+        return None
     chart = CHARTS[unique_id](con)
     chart_dir.mkdir(parents=True, exist_ok=True)
     path = chart_dir / f"{chart.name}.png"
     path.write_bytes(chart.png)
-    return {
-        "chart": dg.MetadataValue.md(chart.markdown()),
-        "chart_png": dg.MetadataValue.path(str(path)),
-    }
+    return chart.markdown(), str(path)
+
+
+class ChartsDrawing:
+    """The charts of the models a step built, drawn in a forked child while the step goes on
+    with its other metadata and events (drawing is CPU-bound Python: a thread would take turns
+    with the step on one core). ``metadata`` waits for the child."""
+
+    def __init__(self, db: Path, unique_ids: Sequence[str], chart_dir: Path) -> None:
+        import os
+        import tempfile
+
+        self.unique_ids = [uid for uid in unique_ids if uid in CHARTS]
+        self.pid: int | None = None
+        self.drawn: dict[str, tuple[str, str]] | None = None
+        if not self.unique_ids:
+            return
+        handle, self.result = tempfile.mkstemp(prefix="krx-charts-", suffix=".json")
+        os.close(handle)
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                code = self._draw_all(db, chart_dir)
+            finally:
+                os._exit(code)
+        self.pid = pid
+
+    def _draw_all(self, db: Path, chart_dir: Path) -> int:
+        """In the child: draw each chart, write what was drawn to ``result``."""
+        import json
+
+        from pipelines.warehouse import connect
+
+        with connect(db, read_only=True, lock_timeout_s=10.0) as con:
+            drawn = {uid: _draw(con, uid, chart_dir) for uid in self.unique_ids}
+        Path(self.result).write_text(json.dumps(drawn), encoding="utf-8")
+        return 0
+
+    def metadata(self, unique_id: str) -> dict:
+        """The UI metadata of ``unique_id``'s chart; empty for a model without one, or when
+        the drawing failed (the step's other metadata does not wait on a chart)."""
+        import dagster as dg
+
+        if unique_id not in self.unique_ids:
+            return {}
+        if self.drawn is None:
+            self.drawn = self._collect()
+        if unique_id not in self.drawn:
+            return {}
+        markdown, path = self.drawn[unique_id]
+        return {"chart": dg.MetadataValue.md(markdown), "chart_png": dg.MetadataValue.path(path)}
+
+    def _collect(self) -> dict[str, tuple[str, str]]:
+        import json
+        import os
+
+        _pid, status = os.waitpid(self.pid, 0)
+        self.pid = None
+        try:
+            if os.waitstatus_to_exitcode(status) != 0:
+                return {}
+            return json.loads(Path(self.result).read_text(encoding="utf-8"))
+        finally:
+            Path(self.result).unlink(missing_ok=True)
+
+    def close(self) -> None:
+        """Stop a child still drawing (the step ended first) and remove its result."""
+        import os
+        import signal
+
+        if self.pid is not None:
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+            self.pid = None
+        if self.unique_ids:
+            Path(self.result).unlink(missing_ok=True)

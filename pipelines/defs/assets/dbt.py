@@ -24,7 +24,14 @@ from dagster_dbt import DagsterDbtTranslator, dbt_assets
 
 from pipelines import settings
 from pipelines.calendar import Window
-from pipelines.defs.assets.dbt_failures import failing_rows, failure_query, rows_text, tested_model
+from pipelines.defs.assets.charts import ChartsDrawing
+from pipelines.defs.assets.dbt_failures import (
+    failing_rows,
+    failure_query,
+    rows_text,
+    tested_model,
+    tested_node,
+)
 from pipelines.defs.assets.metadata import (
     OWNERS,
     beta_features_declared,
@@ -150,11 +157,9 @@ def _after_run_metadata(
 ) -> dict[str, dict[str, Any]]:
     """Metadata read with one short-lived connection once dbt has finished (dbt holds the DuckDB
     file while it runs): the column types of every built model, row counts of the tables
-    (``table_rows`` for a partitioned
-    model, whose ``dagster/row_count`` would be repeated on each of its partitions), the charts
-    of the marts that have one (``charts.CHARTS``), and a few rows each failed test found
-    (``description`` and ``failing_rows``)."""
-    from pipelines.defs.assets.charts import chart_metadata
+    (``table_rows`` for a partitioned model, whose ``dagster/row_count`` would be repeated on
+    each of its partitions), and a few rows each failed test found (``description`` and
+    ``failing_rows``). The charts are drawn meanwhile (``charts.ChartsDrawing``)."""
     from pipelines.warehouse import connect
 
     nodes = manifest.get("nodes", {})
@@ -179,8 +184,6 @@ def _after_run_metadata(
             metadata.setdefault(node["unique_id"], {})["dagster/column_schema"] = _typed_schema(
                 node, columns[_relation(node)]
             )
-        for uid in relations:
-            metadata[uid].update(chart_metadata(con, uid, settings.export_dir() / "charts"))
     return metadata
 
 
@@ -280,29 +283,56 @@ def _dbt_events(
         for e in events
         if isinstance(e, dg.AssetCheckResult) and not e.passed and (uid := _unique_id(e))
     ]
+    charts = ChartsDrawing(settings.duckdb_path(), materialized, settings.export_dir() / "charts")
+    events = _charted_last(events, invocation.manifest, charts.unique_ids, materialized)
     try:
-        extra = _after_run_metadata(
-            invocation.manifest,
-            materialized,
-            failed,
-            invocation.target_path,
-            partitioned=context.assets_def.partitions_def is not None,
-        )
-    except Exception as exc:  # metadata is a nicety: never fail the run for it
-        context.log.warning(f"row counts, chart and failing rows unavailable: {exc}")
-        extra = {}
-    for event in events:
-        uid = _unique_id(event)
-        if isinstance(event, dg.AssetCheckResult) and uid in extra:
-            found = dict(extra[uid])
-            description = found.pop("description")
-            event = event._replace(description=description, metadata={**event.metadata, **found})
-        elif isinstance(event, dg.Output | dg.AssetMaterialization) and uid in extra:
-            event = event.with_metadata({**event.metadata, **extra[uid]})
-        yield event
+        try:
+            extra = _after_run_metadata(
+                invocation.manifest,
+                materialized,
+                failed,
+                invocation.target_path,
+                partitioned=context.assets_def.partitions_def is not None,
+            )
+        except Exception as exc:  # metadata is a nicety: never fail the run for it
+            context.log.warning(f"row counts and failing rows unavailable: {exc}")
+            extra = {}
+        for event in events:
+            uid = _unique_id(event)
+            if isinstance(event, dg.AssetCheckResult) and uid in extra:
+                found = dict(extra[uid])
+                description = found.pop("description")
+                event = event._replace(
+                    description=description, metadata={**event.metadata, **found}
+                )
+            elif isinstance(event, dg.Output | dg.AssetMaterialization) and uid is not None:
+                more = {**extra.get(uid, {}), **charts.metadata(uid)}
+                event = event.with_metadata({**event.metadata, **more}) if more else event
+            yield event
+    finally:
+        charts.close()
     failure = invocation.error()
     if failure is not None:
         raise failure
+
+
+def _charted_last(
+    events: list[Any], manifest: Mapping[str, Any], charted: list[str], built: list[str]
+) -> list[Any]:
+    """The events with those of each charted model (its output and its tests' results, in
+    their order) moved to the end, so that its chart is drawn while the others are stored;
+    a model another model of the op reads keeps its place (Dagster records what each output
+    was computed from as the step yields it)."""
+    children = manifest.get("child_map", {})
+    last = {uid for uid in charted if not set(children.get(uid, ())) & set(built)}
+
+    def subject(event: Any) -> str | None:
+        uid = _unique_id(event)
+        if isinstance(event, dg.AssetCheckResult) and uid:
+            return tested_node(manifest, uid)
+        return uid
+
+    return [e for e in events if subject(e) not in last] + [e for e in events if subject(e) in last]
 
 
 @per_first_partition

@@ -47,13 +47,16 @@ def rows_text(columns: list[str], rows: list[tuple]) -> str:
     return "; ".join(", ".join(f"{c}={v}" for c, v in pair) for pair in pairs)
 
 
+def tested_node(manifest: Mapping[str, Any], test_id: str) -> str | None:
+    """The unique id of the model (or seed) a test is attached to."""
+    node = manifest.get("nodes", {}).get(test_id, {})
+    parents = node.get("depends_on", {}).get("nodes", [])
+    return node.get("attached_node") or next(iter(parents), None)
+
+
 def tested_model(manifest: Mapping[str, Any], test_id: str) -> str | None:
     """``schema.name`` of the model (or seed) a test is attached to."""
-    nodes = manifest.get("nodes", {})
-    node = nodes.get(test_id, {})
-    parents = node.get("depends_on", {}).get("nodes", [])
-    parent_id = node.get("attached_node") or next(iter(parents), None)
-    parent = nodes.get(parent_id or "")
+    parent = manifest.get("nodes", {}).get(tested_node(manifest, test_id) or "")
     if not parent:
         return None
     return f"{parent['schema']}.{parent.get('alias') or parent['name']}"
