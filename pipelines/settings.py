@@ -55,7 +55,8 @@ RUN_ENVIRONMENT = {
     "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "true",
     "DAGSTER_EVENT_BATCH_SIZE": "1000",
 }
-#: dbt's console: quiet unless ``--verbose``, colours only on a terminal (its log files keep all).
+#: dbt's console: quiet unless ``--verbose``, colours only on a terminal; its log files at info
+#: level (debug with ``--verbose``).
 DBT_LOG_LEVEL_ENV, DBT_FILE_LOG_LEVEL_ENV = "DBT_LOG_LEVEL", "DBT_LOG_LEVEL_FILE"
 DBT_COLOURS_ENV = "DBT_USE_COLORS"
 #: What dbt needs besides the paths: no telemetry, and a test runs in the op that builds all
@@ -195,12 +196,15 @@ def duckdb_environment(path: Path):
 
 def dbt_console(*, verbose: bool, colours: bool):
     """``os.environ`` set for dbt's console output during a command-line build, restored after:
-    dbt run in process prints to the terminal (silenced unless ``verbose``); colours only on a
+    dbt run in process prints to the terminal (silenced unless ``verbose``) and writes its log
+    file at info level (debug, with every statement, when ``verbose``); colours only on a
     terminal. The stock path reads dbt's output itself, so only its colours are set."""
     env = {DBT_COLOURS_ENV: "true" if colours else "false"}
     if internals() == "pinned":
         env[DBT_LOG_LEVEL_ENV] = "info" if verbose else "none"
-        env[DBT_FILE_LOG_LEVEL_ENV] = "debug"  # else dbt's file log follows the console's
+        # its own level, else the file log follows the console's; every SQL statement (debug)
+        # only with --verbose: writing them is about 0.7 s of a one-session update
+        env[DBT_FILE_LOG_LEVEL_ENV] = "debug" if verbose else "info"
     return _environment(env)
 
 

@@ -211,7 +211,7 @@ def test_balances_only_build_prints_a_short_plain_log(balances_only):
     assert f"raw: {datasets} datasets, {len(landing_rows):,} rows loaded" in raw_line
     log = Path(re.search(r"^log: (.+)$", proc.stdout, re.M)[1])
     assert "ASSET_MATERIALIZATION" in log.read_text()
-    # dbt's console is quiet, its debug log is still written for each op
+    # dbt's console is quiet, its log is still written for each op
     for op in ("krx_dbt_foundation", "krx_dbt_incremental", "krx_dbt_rollups"):
         assert (
             "Running with dbt="

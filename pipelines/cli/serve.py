@@ -103,9 +103,18 @@ def build_through_server(argv: Sequence[str]) -> int | None:
         sys.stderr.flush()
         _send(conn, request, [sys.stdout.fileno(), sys.stderr.fileno()])
         reply, _ = _receive(conn)
-    except OSError:  # a socket left by a server that is gone, or one too busy to answer
+    except TimeoutError:
+        conn.close()
+        print(f"krx-short: serve did not answer within {CLIENT_TIMEOUT_S:.0f} s; building here",
+              file=sys.stderr)  # fmt: skip
+        return None
+    except OSError:  # a socket left by a server that is gone
         conn.close()
         return None
+    except KeyboardInterrupt:  # before the server took it: the server stops the build
+        conn.close()
+        print("krx-short: interrupted", file=sys.stderr)
+        return 130
     if reply is None or "refused" in reply:
         reason = reply["refused"] if reply else "it closed the connection"
         print(f"krx-short: serve did not take the build ({reason}); building here", file=sys.stderr)
@@ -265,7 +274,11 @@ class Server:
             what = " ".join(request["argv"])
             self.builds[pid] = (what, time.monotonic())
             self.say(f"{what}: started (pid {pid})")
-            _send(conn, {"pid": pid})
+            try:
+                _send(conn, {"pid": pid})
+            except OSError:  # the client went (Ctrl-C while it waited): so does its build
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGINT)  # its own process group may not exist yet
         for fd in fds:
             os.close(fd)
         conn.close()

@@ -92,7 +92,7 @@ class DbtInvocation:
             lines.append(f"{type(self.exception).__name__}: {self.exception}")
         if self.errors:
             lines += ["Errors from dbt:", *self.errors]
-        lines.append(f"dbt's debug log: {self.target_path / 'dbt.log'}")
+        lines.append(f"dbt's log: {self.target_path / 'dbt.log'}")
         return DagsterDbtCliRuntimeError(description="\n".join(lines))
 
     def failed_nodes(self) -> list[str]:
@@ -195,7 +195,7 @@ class DbtCore(dg.ConfigurableResource):
             if not result.success:
                 raise DagsterDbtCliRuntimeError(
                     description=f"dbt parse failed: {result.exception} "
-                    f"(dbt's debug log: {parse_target / 'dbt.log'})"
+                    f"(dbt's log: {parse_target / 'dbt.log'})"
                 )
             _MANIFESTS[key] = result.result
         return _MANIFESTS[key]
