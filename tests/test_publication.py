@@ -6,7 +6,8 @@ read_only=True)`` open on a built warehouse (a copy of ``reference``, conftest.p
 ``krx-short build`` runs, once succeeding (two earlier sessions added) and once failing (a dbt
 test fails: a market cap of 1 KRW). The reader keeps seeing the last complete build until it
 reconnects; neither build prints a traceback or a lock error, and each releases the DuckDB pool
-slot. The registry and the dead-run cleanup are checked directly, without Dagster.
+slot. The registry, the dead-run cleanup, the spare copy and the retired file of ``krx-short
+serve`` are checked directly, without Dagster.
 """
 
 from __future__ import annotations
@@ -21,7 +22,17 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.publication import abandon, begin_step, end_step, working_path
+from pipelines.publication import (
+    abandon,
+    begin_step,
+    end_step,
+    keep_retired,
+    prepare_spare,
+    remove_retired,
+    retired_path,
+    spare_path,
+    working_path,
+)
 from tests.builds import END, LANDING_START, copy_built, slots_held, succeeded
 from tests.helpers import LOAD_TIMES, table_checksums
 
@@ -163,3 +174,50 @@ def test_an_export_s_leftovers_are_cleared_and_a_month_moved_aside_comes_back(tm
     left = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*"))
     assert left == [".notes", "fct_x", "fct_x/year=2021", "fct_x/year=2021/month=5",
                     "fct_x/year=2021/month=6"]  # fmt: skip
+
+
+def test_a_build_takes_the_spare_while_it_is_a_copy_of_the_published_file(tmp_path):
+    published_file = tmp_path / "w.duckdb"
+    _write(published_file, "base", 0)
+    assert prepare_spare(published_file)
+    spare_inode = spare_path(published_file).stat().st_ino
+    work = begin_step(published_file, "run", ["s1"], lambda _run: True)
+    assert work.stat().st_ino == spare_inode and not spare_path(published_file).exists()
+    assert _tables(work) == {"base": 0}
+    _write(work, "run", 1)
+    assert end_step(published_file, "run", "s1")
+    assert _tables(published_file) == {"base": 0, "run": 1}
+
+
+def test_a_spare_of_an_older_version_is_dropped_not_used(tmp_path):
+    published_file = tmp_path / "w.duckdb"
+    _write(published_file, "base", 0)
+    assert prepare_spare(published_file)
+    _write(published_file, "changed", 2)  # the published file changed after the copy
+    work = begin_step(published_file, "run", ["s1"], lambda _run: True)
+    assert _tables(work) == {"base": 0, "changed": 2}  # a fresh copy, not the stale spare
+    assert not spare_path(published_file).exists()
+
+
+def test_no_spare_is_made_while_a_run_writes(tmp_path):
+    published_file = tmp_path / "w.duckdb"
+    _write(published_file, "base", 0)
+    begin_step(published_file, "run", ["s1"], lambda _run: True)
+    assert not prepare_spare(published_file)
+    assert not spare_path(published_file).exists()
+
+
+def test_a_kept_retired_file_is_the_previous_version_until_removed(tmp_path, monkeypatch):
+    import pipelines.publication as publication
+
+    monkeypatch.setattr(publication, "_keep_retired", False)
+    published_file = tmp_path / "w.duckdb"
+    _write(published_file, "base", 0)
+    keep_retired()
+    work = begin_step(published_file, "run", ["s1"], lambda _run: True)
+    _write(work, "run", 1)
+    assert end_step(published_file, "run", "s1")
+    assert _tables(retired_path(published_file)) == {"base": 0}
+    assert _tables(published_file) == {"base": 0, "run": 1}
+    remove_retired(published_file)
+    assert not retired_path(published_file).exists()

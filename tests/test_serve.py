@@ -1,10 +1,10 @@
-"""``krx-short serve``: builds handed to a warm process (``pipelines.cli.serve``), and the spare
-copy and retired file it keeps off a build's path (``pipelines.publication``).
+"""``krx-short serve``: builds handed to a warm process (``pipelines.cli.serve``; the spare copy
+and the retired file it keeps off a build's path are tested in ``test_publication.py``).
 
 End to end: a server on an empty warehouse folder takes ``krx-short build`` of the five-session
 sample and publishes exactly what the reference build (the command in its own process) did; a
 second build interrupted with Ctrl-C on the client stops in the server's child and leaves the
-warehouse as it was. The refusals, the fallback and the spare are checked directly.
+warehouse as it was. The refusals and the fallback are checked directly.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import sys
 import time
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from pipelines.cli.serve import (
@@ -27,15 +26,7 @@ from pipelines.cli.serve import (
     same_user,
     socket_path,
 )
-from pipelines.publication import (
-    begin_step,
-    end_step,
-    keep_retired,
-    prepare_spare,
-    remove_retired,
-    retired_path,
-    spare_path,
-)
+from pipelines.publication import spare_path
 from tests.builds import END, START, published, succeeded, wait_for_dbt
 
 #: One worker runs every test of the shared builder and reference build (``pytest -n``).
@@ -144,61 +135,3 @@ def test_a_socket_nobody_listens_on_means_building_here(tmp_path, monkeypatch):
     left.bind(str(socket_path(db)))  # bound, never listening: a server that died
     left.close()
     assert build_through_server(["build"]) is None
-
-
-def _write(path: Path, name: str, n: int) -> None:
-    with duckdb.connect(str(path)) as con:
-        con.execute("create table if not exists t (name varchar primary key, n int)")
-        con.execute("insert or replace into t values (?, ?)", [name, n])
-
-
-def _tables(path: Path) -> dict[str, int]:
-    with duckdb.connect(str(path), read_only=True) as con:
-        return dict(con.execute("select name, n from t").fetchall())
-
-
-def test_a_build_takes_the_spare_while_it_is_a_copy_of_the_published_file(tmp_path):
-    published_file = tmp_path / "w.duckdb"
-    _write(published_file, "base", 0)
-    assert prepare_spare(published_file)
-    spare_inode = spare_path(published_file).stat().st_ino
-    work = begin_step(published_file, "run", ["s1"], lambda _run: True)
-    assert work.stat().st_ino == spare_inode and not spare_path(published_file).exists()
-    assert _tables(work) == {"base": 0}
-    _write(work, "run", 1)
-    assert end_step(published_file, "run", "s1")
-    assert _tables(published_file) == {"base": 0, "run": 1}
-
-
-def test_a_spare_of_an_older_version_is_dropped_not_used(tmp_path):
-    published_file = tmp_path / "w.duckdb"
-    _write(published_file, "base", 0)
-    assert prepare_spare(published_file)
-    _write(published_file, "changed", 2)  # the published file changed after the copy
-    work = begin_step(published_file, "run", ["s1"], lambda _run: True)
-    assert _tables(work) == {"base": 0, "changed": 2}  # a fresh copy, not the stale spare
-    assert not spare_path(published_file).exists()
-
-
-def test_no_spare_is_made_while_a_run_writes(tmp_path):
-    published_file = tmp_path / "w.duckdb"
-    _write(published_file, "base", 0)
-    begin_step(published_file, "run", ["s1"], lambda _run: True)
-    assert not prepare_spare(published_file)
-    assert not spare_path(published_file).exists()
-
-
-def test_a_kept_retired_file_is_the_previous_version_until_removed(tmp_path, monkeypatch):
-    import pipelines.publication as publication
-
-    monkeypatch.setattr(publication, "_keep_retired", False)
-    published_file = tmp_path / "w.duckdb"
-    _write(published_file, "base", 0)
-    keep_retired()
-    work = begin_step(published_file, "run", ["s1"], lambda _run: True)
-    _write(work, "run", 1)
-    assert end_step(published_file, "run", "s1")
-    assert _tables(retired_path(published_file)) == {"base": 0}
-    assert _tables(published_file) == {"base": 0, "run": 1}
-    remove_retired(published_file)
-    assert not retired_path(published_file).exists()
