@@ -91,7 +91,7 @@ def run_measured(
     done = threading.Event()
 
     with log.open("w") as out:
-        started_at = dt.datetime.now(dt.UTC).replace(microsecond=0, tzinfo=None)
+        started_at = dt.datetime.now()  # local time to the ms, as the run log's lines
         started = time.perf_counter()
         process = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
 
