@@ -37,7 +37,7 @@ START, END = "2021-06-09", "2021-06-11"
 #: A build's child is set up as ``krx-short serve`` sets up its own (``run_in_child``).
 FORKING_BUILDER = """
 import json, os, sys
-from pipelines.cli.serve import run_in_child
+from pipelines.cli.serve import exit_child, run_in_child
 from pipelines.defs.definitions import load_defs
 from pipelines.defs.dbt.project import krx_dbt_project
 krx_dbt_project()
@@ -53,7 +53,7 @@ for line in sys.stdin:
     if pid == 0:
         log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
         argv = ["build", "--start", request["start"], "--end", request["end"]]
-        os._exit(run_in_child(argv, {**os.environ, **request["env"]}, os.getcwd(), log, log))
+        exit_child(run_in_child(argv, {**os.environ, **request["env"]}, os.getcwd(), log, log))
     print(pid, flush=True)
 """
 

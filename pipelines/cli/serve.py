@@ -16,6 +16,7 @@ in its own process) and stops. ``krx-short build --here`` never uses it.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
@@ -212,6 +213,13 @@ def same_user(conn: socket.socket) -> bool:
     return uid == os.getuid()
 
 
+def exit_child(code: int) -> None:
+    """End a forked build's process: what an exit runs (multiprocessing's finalizers remove the
+    build's semaphores), without unwinding into the code of the process it was forked from."""
+    atexit._run_exitfuncs()
+    os._exit(code)
+
+
 @dataclass
 class Server:
     """The listening socket, the children it forked, and what it prints (one line a build)."""
@@ -270,7 +278,7 @@ class Server:
                     code = run_in_child(request["argv"], request["env"], request["cwd"], *fds)
                     _send(conn, {"exit": code})
                 finally:
-                    os._exit(code)
+                    exit_child(code)
             what = " ".join(request["argv"])
             self.builds[pid] = (what, time.monotonic())
             self.say(f"{what}: started (pid {pid})")
