@@ -9,6 +9,7 @@ warehouse as it was. The refusals and the fallback are checked directly.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -135,3 +136,23 @@ def test_a_socket_nobody_listens_on_means_building_here(tmp_path, monkeypatch):
     left.bind(str(socket_path(db)))  # bound, never listening: a server that died
     left.close()
     assert build_through_server(["build"]) is None
+
+
+@pytest.mark.parametrize(
+    ("messages", "code"),
+    [
+        ([{"pid": 1}, {"exit": 0}], 0),
+        ([{"exit": 2}, {"pid": 1}], 2),  # a build that ends at once may answer before the server
+        ([{"pid": 1}], 1),  # the child died: no exit code
+    ],
+)
+def test_the_client_takes_the_exit_code_whichever_message_comes_first(messages, code, capsys):
+    from pipelines.cli.serve import _wait_for
+
+    client, server = socket.socketpair(socket.AF_UNIX)
+    with server:
+        server.sendall(b"".join(json.dumps(m).encode() + b"\n" for m in messages))
+        server.shutdown(socket.SHUT_WR)
+        replies = client.makefile("rb")
+        assert _wait_for(client, replies, json.loads(replies.readline())) == code
+    assert ("died" in capsys.readouterr().err) == (code == 1)

@@ -103,7 +103,8 @@ def build_through_server(argv: Sequence[str]) -> int | None:
         sys.stdout.flush()
         sys.stderr.flush()
         _send(conn, request, [sys.stdout.fileno(), sys.stderr.fileno()])
-        reply, _ = _receive(conn)
+        replies = conn.makefile("rb")
+        first = replies.readline()
     except TimeoutError:
         conn.close()
         print(f"krx-short: serve did not answer within {CLIENT_TIMEOUT_S:.0f} s; building here",
@@ -116,38 +117,40 @@ def build_through_server(argv: Sequence[str]) -> int | None:
         conn.close()
         print("krx-short: interrupted", file=sys.stderr)
         return 130
-    if reply is None or "refused" in reply:
-        reason = reply["refused"] if reply else "it closed the connection"
-        print(f"krx-short: serve did not take the build ({reason}); building here", file=sys.stderr)
+    reply = json.loads(first) if first else {"refused": "it closed the connection"}
+    if "refused" in reply:
+        print(f"krx-short: serve did not take the build ({reply['refused']}); building here",
+              file=sys.stderr)  # fmt: skip
         conn.close()
         return None
-    return _wait_for(conn, int(reply["pid"]))
+    return _wait_for(conn, replies, reply)
 
 
-def _wait_for(conn: socket.socket, pid: int) -> int:
-    """Wait for the exit code of the server's child ``pid``, passing Ctrl-C and SIGTERM on."""
+def _wait_for(conn: socket.socket, replies, reply: dict) -> int:
+    """Wait for the exit code of the server's child (the server names it, ``pid``; the child
+    may answer first), passing Ctrl-C and SIGTERM on to it."""
+    child: dict[str, int] = {}
 
     def forward(signo: int, _frame) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signo)
+        if "pid" in child:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child["pid"], signo)
 
     previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
     conn.settimeout(None)
     try:
-        while True:
-            try:
-                message, _ = _receive(conn)
-                break
-            except InterruptedError:
-                continue
+        while reply is not None and "exit" not in reply:
+            child["pid"] = int(reply["pid"])
+            line = replies.readline()
+            reply = json.loads(line) if line else None
     finally:
         for signo, handler in previous.items():
             signal.signal(signo, handler)
         conn.close()
-    if message is None:
+    if reply is None:
         print("krx-short: the build's process in krx-short serve died", file=sys.stderr)
         return 1
-    return int(message["exit"])
+    return int(reply["exit"])
 
 
 # --- the server -------------------------------------------------------------------------
