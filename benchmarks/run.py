@@ -540,8 +540,13 @@ def main(argv: list[str] | None = None) -> int:
     megabytes = read_through(bench.sample) / 1e6
     seconds = time.perf_counter() - read_started
     print(f"landing files read once in {seconds:.0f} s ({megabytes:,.0f} MB)")
-    shutil.rmtree(bench.runs, ignore_errors=True)
-    bench.runs.mkdir(parents=True)
+    # every run starts from empty warehouses, except the backfill's that (e) and (f) reuse
+    # when (d) is not among the measurements
+    kept = set() if "d" in only else {"full"}
+    for path in bench.runs.glob("*"):
+        if path.name not in kept:
+            shutil.rmtree(path, ignore_errors=True)
+    bench.runs.mkdir(parents=True, exist_ok=True)
     try:
         for name in ALL:
             if name in only:
