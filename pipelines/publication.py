@@ -135,20 +135,25 @@ def begin_step(
     return working
 
 
+def _spare_is_of(published: Path, identity: list[int] | None) -> bool:
+    """Whether the spare copy exists and was copied from the version ``identity`` of the
+    published file."""
+    try:
+        copied_from = json.loads(_spare_record(published).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return identity is not None and copied_from == identity and spare_path(published).exists()
+
+
 def _take_spare(published: Path, working: Path) -> bool:
     """Move the spare copy to ``working`` if it is a copy of the published file as it is now;
     a spare of an older version is removed. Called under the registry's lock."""
-    record, spare = _spare_record(published), spare_path(published)
-    try:
-        copied_from = json.loads(record.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        copied_from = None
-    current = copied_from is not None and copied_from == _identity(published) and spare.exists()
+    current = _spare_is_of(published, _identity(published))
     if current:
         discard(working)
-        os.replace(spare, working)
-    record.unlink(missing_ok=True)
-    discard(spare)
+        os.replace(spare_path(published), working)
+    _spare_record(published).unlink(missing_ok=True)
+    discard(spare_path(published))
     return current
 
 
@@ -156,15 +161,11 @@ def prepare_spare(published: Path) -> bool:
     """Copy the published file to its spare (written to disk), unless the spare is already a
     copy of it or a run is writing; False when there is nothing to copy or the published file
     changed meanwhile."""
-    spare, record = spare_path(published), _spare_record(published)
     before = _identity(published)
     if before is None or _wal(published).exists():
         return False
-    try:
-        if json.loads(record.read_text(encoding="utf-8")) == before and spare.exists():
-            return True
-    except (OSError, ValueError):
-        pass
+    if _spare_is_of(published, before):
+        return True
     temp = _spare_temp(published)
     copy_database(published, temp)
     with open(temp, "rb") as handle:
@@ -173,8 +174,8 @@ def prepare_spare(published: Path) -> bool:
         if runs or _identity(published) != before:  # a build started or published meanwhile
             discard(temp)
             return False
-        os.replace(temp, spare)
-        record.write_text(json.dumps(before), encoding="utf-8")
+        os.replace(temp, spare_path(published))
+        _spare_record(published).write_text(json.dumps(before), encoding="utf-8")
     return True
 
 

@@ -26,7 +26,7 @@ import socket
 import struct
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -269,19 +269,7 @@ class Server:
         if reason is not None:
             _send(conn, {"refused": reason})
         else:
-            sys.stdout.flush()
-            pid = os.fork()
-            if pid == 0:
-                code = 1
-                try:
-                    self.listener.close()
-                    from pipelines.publication import keep_retired
-
-                    keep_retired()
-                    code = run_in_child(request["argv"], request["env"], request["cwd"], *fds)
-                    _send(conn, {"exit": code})
-                finally:
-                    exit_child(code)
+            pid = self.fork(lambda: self._build(conn, request, fds))
             what = " ".join(request["argv"])
             self.builds[pid] = (what, time.monotonic())
             self.say(f"{what}: started (pid {pid})")
@@ -293,6 +281,29 @@ class Server:
         for fd in fds:
             os.close(fd)
         conn.close()
+
+    def fork(self, work: Callable[[], int]) -> int:
+        """Run ``work`` in a forked child that ends with its exit code; the child's PID."""
+        sys.stdout.flush()
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                self.listener.close()
+                code = work()
+            finally:
+                exit_child(code)
+        return pid
+
+    @staticmethod
+    def _build(conn: socket.socket, request: dict, fds: list[int]) -> int:
+        """In the child: the build of ``request``, whose exit code goes back to the client."""
+        from pipelines.publication import keep_retired
+
+        keep_retired()
+        code = run_in_child(request["argv"], request["env"], request["cwd"], *fds)
+        _send(conn, {"exit": code})
+        return code
 
     def reap(self) -> None:
         """Collect finished children; once no build runs, start the housekeeping it wants."""
@@ -315,21 +326,16 @@ class Server:
 
     def housekeep(self) -> None:
         """In a child: remove the file the last publication replaced, prepare the spare copy."""
+        self.housekeeping_due = False
+        self.housekeeper = self.fork(self._housekeeping)
+
+    def _housekeeping(self) -> int:
         from pipelines.publication import prepare_spare, remove_retired
 
-        self.housekeeping_due = False
-        pid = os.fork()
-        if pid == 0:
-            code = 1
-            try:
-                os.setsid()
-                self.listener.close()
-                remove_retired(self.published)
-                prepare_spare(self.published)
-                code = 0
-            finally:
-                os._exit(code)
-        self.housekeeper = pid
+        os.setsid()  # Ctrl-C on the server's terminal is the server's to handle
+        remove_retired(self.published)
+        prepare_spare(self.published)
+        return 0
 
 
 def _listen(path: Path) -> socket.socket:
@@ -392,10 +398,7 @@ def serve() -> int:
     )
     try:
         while stop["signal"] is None and not server.stale:
-            try:
-                readable, _, _ = select.select([listener], [], [], POLL_SECONDS)
-            except InterruptedError:
-                continue
+            readable, _, _ = select.select([listener], [], [], POLL_SECONDS)
             if readable:
                 conn, _ = listener.accept()
                 server.handle(conn)

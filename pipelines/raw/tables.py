@@ -71,9 +71,8 @@ select exists (
 
 def write_sessions(con) -> int:
     """Replace ``raw.xkrx_sessions`` with the XKRX sessions (plus overrides) from
-    ``HISTORY_START`` to the end of the calendar, unless it holds them already (rewriting the
-    keyed table costs about a second of checkpoint on a large warehouse); returns the row
-    count."""
+    ``HISTORY_START`` to the end of the calendar, unless it holds them already (most builds:
+    the step then writes nothing); returns the row count."""
     import pyarrow as pa
 
     from pipelines.calendar import HISTORY_START, calendar_end, sessions_between

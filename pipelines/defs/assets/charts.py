@@ -16,6 +16,10 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import io
+import json
+import os
+import signal
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -228,12 +232,14 @@ CHARTS: dict[str, Callable[[Any], Chart]] = {
 def chart_metadata(con, unique_id: str, chart_dir: Path) -> dict:
     """The UI metadata of a model's chart (the image inline, and the PNG's path), the PNG
     written to ``chart_dir``; empty for a model without a chart."""
+    drawn = _draw(con, unique_id, chart_dir)
+    return {} if drawn is None else _metadata(*drawn)
+
+
+def _metadata(markdown: str, path: str) -> dict:
+    """The UI metadata of a drawn chart: the image inline, and the PNG's path."""
     import dagster as dg
 
-    drawn = _draw(con, unique_id, chart_dir)
-    if drawn is None:
-        return {}
-    markdown, path = drawn
     return {"chart": dg.MetadataValue.md(markdown), "chart_png": dg.MetadataValue.path(path)}
 
 
@@ -254,9 +260,6 @@ class ChartsDrawing:
     with the step on one core). ``metadata`` waits for the child."""
 
     def __init__(self, db: Path, unique_ids: Sequence[str], chart_dir: Path) -> None:
-        import os
-        import tempfile
-
         self.unique_ids = [uid for uid in unique_ids if uid in CHARTS]
         self.pid: int | None = None
         self.drawn: dict[str, tuple[str, str]] | None = None
@@ -275,8 +278,6 @@ class ChartsDrawing:
 
     def _draw_all(self, db: Path, chart_dir: Path) -> int:
         """In the child: draw each chart, write what was drawn to ``result``."""
-        import json
-
         from pipelines.warehouse import connect
 
         with connect(db, read_only=True, lock_timeout_s=10.0) as con:
@@ -287,21 +288,13 @@ class ChartsDrawing:
     def metadata(self, unique_id: str) -> dict:
         """The UI metadata of ``unique_id``'s chart; empty for a model without one, or when
         the drawing failed (the step's other metadata does not wait on a chart)."""
-        import dagster as dg
-
         if unique_id not in self.unique_ids:
             return {}
         if self.drawn is None:
             self.drawn = self._collect()
-        if unique_id not in self.drawn:
-            return {}
-        markdown, path = self.drawn[unique_id]
-        return {"chart": dg.MetadataValue.md(markdown), "chart_png": dg.MetadataValue.path(path)}
+        return _metadata(*self.drawn[unique_id]) if unique_id in self.drawn else {}
 
     def _collect(self) -> dict[str, tuple[str, str]]:
-        import json
-        import os
-
         _pid, status = os.waitpid(self.pid, 0)
         self.pid = None
         try:
@@ -313,9 +306,6 @@ class ChartsDrawing:
 
     def close(self) -> None:
         """Stop a child still drawing (the step ended first) and remove its result."""
-        import os
-        import signal
-
         if self.pid is not None:
             os.kill(self.pid, signal.SIGKILL)
             os.waitpid(self.pid, 0)

@@ -332,7 +332,10 @@ def _charted_last(
             return tested_node(manifest, uid)
         return uid
 
-    return [e for e in events if subject(e) not in last] + [e for e in events if subject(e) in last]
+    kept, moved = [], []
+    for event in events:
+        (moved if subject(event) in last else kept).append(event)
+    return kept + moved
 
 
 @per_first_partition
